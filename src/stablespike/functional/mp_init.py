@@ -1,0 +1,81 @@
+"""MP-Init statistics (method.md 2): the running mean of the last-step membrane potential.
+
+For a sequence with final potential ``U[T]`` (after the last reset) and the mask ``fired`` of
+neurons that spiked at least once::
+
+    m = mean(U[T][fired])          (0 if no neuron fired)
+    r <- (1 - momentum) * r + momentum * m
+
+Non-finite potentials are excluded from ``m`` and counted, so a NaN or inf never reaches ``r``.
+With ``channel_dim`` the statistic is kept per channel. Under ``torch.distributed`` the sums and
+counts are all-reduced before the division, so every replica computes the statistic of the global
+batch and holds the same ``r``.
+
+Example:
+    >>> import torch
+    >>> from stablespike.functional import mp_batch_statistic, mp_update_
+    >>> v_last = torch.tensor([0.2, 0.4, 5.0])
+    >>> fired = torch.tensor([True, True, False])
+    >>> stat = mp_batch_statistic(v_last, fired)
+    >>> r = torch.tensor(0.0)
+    >>> _ = mp_update_(r, stat, momentum=0.1)
+    >>> round(float(r), 6)
+    0.03
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.distributed as dist
+
+
+class MPStatistic(NamedTuple):
+    """Sums and counts of one batch (per channel or scalar); ``nonfinite`` counts excluded values."""
+
+    total: torch.Tensor
+    count: torch.Tensor
+    nonfinite: torch.Tensor
+
+
+def mp_batch_statistic(
+    v_last: torch.Tensor, fired: torch.Tensor, channel_dim: int | None = None
+) -> MPStatistic:
+    """Sum and count of ``v_last`` over neurons that fired and are finite.
+
+    ``channel_dim`` keeps that dimension (per-channel statistic); ``None`` reduces everything.
+    """
+    v = v_last.detach()
+    finite = torch.isfinite(v)
+    use = fired & finite
+    bad = fired & ~finite
+    vals = torch.where(use, v, torch.zeros((), dtype=v.dtype, device=v.device)).to(torch.float64)
+    if channel_dim is None:
+        return MPStatistic(vals.sum(), use.sum().to(torch.float64), bad.sum().to(torch.float64))
+    dims = [d for d in range(v.dim()) if d != channel_dim % v.dim()]
+    return MPStatistic(
+        vals.sum(dims),
+        use.to(torch.float64).sum(dims),
+        bad.to(torch.float64).sum(dims),
+    )
+
+
+def all_reduce_statistic(stat: MPStatistic, group: object | None = None) -> MPStatistic:
+    """Sum the statistic over all ranks when ``torch.distributed`` runs with several processes."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size(group) == 1:
+        return stat
+    packed = torch.stack([stat.total, stat.count, stat.nonfinite])
+    dist.all_reduce(packed, op=dist.ReduceOp.SUM, group=group)
+    return MPStatistic(packed[0], packed[1], packed[2])
+
+
+def mp_update_(running: torch.Tensor, stat: MPStatistic, momentum: float = 0.1) -> torch.Tensor:
+    """In place: ``running <- (1 - momentum) * running + momentum * m``; returns ``running``.
+
+    ``m = total / count``, and 0 where nothing fired (``count == 0``).
+    """
+    mean = torch.where(stat.count > 0, stat.total / stat.count.clamp_min(1.0), 0.0)
+    with torch.no_grad():
+        running.mul_(1.0 - momentum).add_(mean.to(running.dtype), alpha=momentum)
+    return running

@@ -1,0 +1,97 @@
+"""MP-Init as a reusable piece: put membrane-potential initialisation on any LIF-type module.
+
+A module that mixes in :class:`MPInitMixin` and calls :meth:`~MPInitMixin.init_mp` in its
+``__init__`` gets a persistent buffer ``mp_mean`` (saved, loaded and moved with the model). Its
+forward then starts from ``U[0] = mp_initial(x[0])`` and, after the sequence, calls
+``mp_observe(U[T], fired)``; in training mode that updates ``mp_mean`` as method.md 2 says
+(``r <- 0.9 r + 0.1 m``, ``m`` the mean of ``U[T]`` over neurons that fired; averaged over all
+ranks under ``torch.distributed``). Nothing is updated in eval mode.
+
+Example (a plain LIF with fixed constants, made MP-Init aware)::
+
+    import torch
+    from torch import nn
+    from stablespike import MPInitMixin
+
+    class MyLIF(MPInitMixin, nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.init_mp(momentum=0.1)
+
+        def forward(self, x):                      # x: [T, B, ...]
+            v = self.mp_initial(x[0])
+            fired = torch.zeros_like(x[0], dtype=torch.bool)
+            out = []
+            for xt in x:
+                v = v + (xt - v) / 2.0
+                s = (v >= 1.0).to(x.dtype)
+                v = v - s
+                fired |= s.bool()
+                out.append(s)
+            self.mp_observe(v, fired)
+            return torch.stack(out)
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from .functional.mp_init import all_reduce_statistic, mp_batch_statistic, mp_update_
+
+
+def channel_view(p: torch.Tensor, step_ndim: int) -> torch.Tensor:
+    """View a per-channel tensor ``[C]`` so it broadcasts to one step ``[B, C, *spatial]``.
+
+    0-d tensors are returned unchanged.
+    """
+    if p.dim() == 0:
+        return p
+    return p.view((p.shape[0],) + (1,) * (step_ndim - 2))
+
+
+class MPInitMixin:
+    """Adds MP-Init's ``mp_mean`` buffer and its update to an ``nn.Module`` subclass."""
+
+    mp_mean: torch.Tensor
+
+    def init_mp(
+        self,
+        *,
+        enabled: bool = True,
+        momentum: float = 0.1,
+        channels: int | None = None,
+        process_group: object | None = None,
+    ) -> None:
+        """Register ``mp_mean`` (scalar, or ``[channels]``) and set the update's momentum."""
+        if not 0.0 < momentum <= 1.0:
+            raise ValueError(f"mp_momentum must be in (0, 1], got {momentum}")
+        self.mp_enabled = bool(enabled)
+        self.mp_momentum = float(momentum)
+        self.mp_process_group = process_group
+        shape = () if channels is None else (channels,)
+        self.register_buffer("mp_mean", torch.zeros(shape), persistent=True)  # type: ignore[attr-defined]
+
+    def mp_initial(self, like: torch.Tensor) -> torch.Tensor:
+        """The initial potential ``U[0]`` for one step shaped like ``like`` (``[B, C, ...]``)."""
+        if not self.mp_enabled:
+            return torch.zeros_like(like)
+        r = channel_view(self.mp_mean, like.dim()).to(like.dtype)
+        return r.expand_as(like)
+
+    def mp_observe(self, v_last: torch.Tensor, fired: torch.Tensor) -> None:
+        """Update ``mp_mean`` from one sequence's ``U[T]`` and fired mask (training mode only)."""
+        if not (self.mp_enabled and self.training):  # type: ignore[attr-defined]
+            return
+        channel_dim = None if self.mp_mean.dim() == 0 else 1
+        stat = mp_batch_statistic(v_last, fired, channel_dim)
+        stat = all_reduce_statistic(stat, self.mp_process_group)
+        if bool((stat.nonfinite > 0).any()):
+            warnings.warn(
+                f"{type(self).__name__}: {int(stat.nonfinite.sum())} non-finite membrane "
+                "potentials were excluded from the MP-Init statistic",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        mp_update_(self.mp_mean, stat, self.mp_momentum)
