@@ -1,0 +1,186 @@
+"""Synaptic operations of a forward pass: accumulates (AC) and multiply-accumulates (MAC).
+
+Every ``nn.Linear`` and ``nn.Conv1d/2d/3d`` call is counted from its actual input ``x``:
+
+* spike-driven layer (every non-zero input equals 1 or a TrLIF threshold, i.e. ``x`` is a
+  spike tensor ``S`` or ``Vthr * S``, possibly max-pooled or reshaped): each spike is added into
+  every output it reaches, ``AC = sum over non-zero inputs of their fan-out``. For a linear layer
+  the fan-out is ``out_features``; for a convolution the exact count (borders, stride and groups
+  included) is ``AC = (C_out / g) * sum(conv(M_g, 1))`` with ``M_g`` the number of non-zero
+  inputs per group and position and ``1`` an all-ones kernel;
+* otherwise (the real-valued stem, a head fed by average-pooled spikes): dense
+  ``MAC = #outputs * C_in / g * prod(kernel)`` (``in_features`` for a linear layer).
+
+Biases, batch norm (foldable into the weights), pooling and the neurons' own updates are not
+counted. Counts are totals over the calls observed; ``summary(images)`` divides by the number of
+images. ``kinds={"name": "ac"|"mac"}`` overrides the rule per module.
+
+Example:
+    >>> import torch
+    >>> from torch import nn
+    >>> from stablespike.analysis.synops import SynOpsCounter
+    >>> model = nn.Linear(4, 3)
+    >>> with SynOpsCounter(model) as ops:
+    ...     _ = model(torch.tensor([[1.0, 0.0, 1.0, 0.0]]))   # two spikes, fan-out 3
+    >>> row = ops.summary(images=1)["layers"][0]
+    >>> row["ac"], row["mac"]
+    (6.0, 0.0)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Self
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..neurons import TrLIF
+from .energy import E_AC_PJ, E_MAC_PJ, energy_pj
+
+_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+KINDS = ("ac", "mac")
+
+
+def spike_values(model: nn.Module) -> torch.Tensor:
+    """The values a spike can take in ``model``: 1 and every TrLIF threshold (float64)."""
+    values = [torch.ones(1, dtype=torch.float64)]
+    for m in model.modules():
+        if isinstance(m, TrLIF):
+            values.append(m.threshold.detach().to(torch.float64).reshape(-1).cpu())
+    return torch.cat(values)
+
+
+def is_spike_tensor(x: torch.Tensor, values: torch.Tensor) -> bool:
+    """True when every non-zero entry of ``x`` equals one of ``values`` (in ``x``'s dtype)."""
+    nz = x.detach()[x.detach() != 0]
+    return bool(torch.isin(nz, values.to(nz.device, nz.dtype)).all())
+
+
+def conv_accumulates(conv: nn.Module, x: torch.Tensor) -> float:
+    """Exact AC count of ``conv`` on the non-zero entries of ``x: [N, C_in, *spatial]``."""
+    dims = x.dim() - 2
+    groups = conv.groups
+    mask = (x.detach() != 0).to(torch.float32)
+    per_group = mask.reshape(x.shape[0], groups, -1, *x.shape[2:]).sum(2)  # [N, g, *spatial]
+    padding = conv.padding
+    if conv.padding_mode != "zeros":
+        per_group = F.pad(per_group, conv._reversed_padding_repeated_twice, mode=conv.padding_mode)
+        padding = 0
+    ones = torch.ones(groups, 1, *conv.kernel_size, device=x.device)
+    reach = _CONV_FN[dims](
+        per_group, ones, None, conv.stride, padding, conv.dilation, groups=groups
+    )
+    return float(reach.to(torch.float64).sum()) * (conv.out_channels // groups)
+
+
+def dense_macs(module: nn.Module, x: torch.Tensor, out: torch.Tensor) -> float:
+    """MACs of a dense (non-spike) call: ``#outputs * fan-in``."""
+    if isinstance(module, nn.Linear):
+        return float(out.numel()) * module.in_features
+    fan_in = module.in_channels // module.groups * math.prod(module.kernel_size)
+    return float(out.numel()) * fan_in
+
+
+def accumulates(module: nn.Module, x: torch.Tensor) -> float:
+    """AC count of a spike-driven call of ``module``."""
+    if isinstance(module, nn.Linear):
+        return float((x.detach() != 0).sum()) * module.out_features
+    return conv_accumulates(module, x)
+
+
+class SynOpsCounter:
+    """Counts AC and MAC per ``Linear``/``Conv`` module of ``model`` over observed forwards.
+
+    Args:
+        model: the network (its TrLIF thresholds define what a spike looks like).
+        kinds: optional ``{module name: "ac" | "mac"}`` overriding the spike detection.
+    """
+
+    def __init__(self, model: nn.Module, kinds: dict[str, str] | None = None) -> None:
+        self.model = model
+        self.kinds = dict(kinds or {})
+        names = {n for n, _ in model.named_modules()}
+        for name, kind in self.kinds.items():
+            if kind not in KINDS:
+                raise ValueError(f"kind for {name!r} must be one of {KINDS}, got {kind!r}")
+            if name not in names:
+                raise ValueError(f"kinds names a module {name!r} that the model does not have")
+        self.modules = [
+            (n, m) for n, m in model.named_modules() if isinstance(m, (nn.Linear, *_CONV))
+        ]
+        if not self.modules:
+            raise ValueError(f"{type(model).__name__} has no Linear or Conv layer to count")
+        self.ac = {n: 0.0 for n, _ in self.modules}
+        self.mac = {n: 0.0 for n, _ in self.modules}
+        self.seen: dict[str, set[str]] = {n: set() for n, _ in self.modules}
+        self._handles: list[Any] = []
+        self._values: torch.Tensor | None = None
+
+    def attach(self) -> Self:
+        """Start counting (idempotent)."""
+        if not self._handles:
+            self._handles = [m.register_forward_hook(self._hook(n)) for n, m in self.modules]
+        return self
+
+    def detach(self) -> None:
+        """Stop counting; the counts are kept."""
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def __enter__(self) -> Self:
+        return self.attach()
+
+    def __exit__(self, *exc: object) -> None:
+        self.detach()
+
+    def _hook(self, name: str):  # noqa: ANN202 - a forward hook
+        def count(module: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+            x = inputs[0]
+            kind = self.kinds.get(name)
+            if kind is None:
+                values = spike_values(self.model)
+                kind = "ac" if is_spike_tensor(x, values) else "mac"
+            self.seen[name].add(kind)
+            if kind == "ac":
+                self.ac[name] += accumulates(module, x)
+            else:
+                self.mac[name] += dense_macs(module, x, out)
+
+        return count
+
+    def summary(self, images: int) -> dict[str, Any]:
+        """Per module and in total, per image: ``ac``, ``mac``, ``energy_pj``; plus ``kind``.
+
+        ``kind`` is ``"ac"``, ``"mac"``, ``"mixed"`` (both were seen) or ``"unused"`` (never
+        called).
+        """
+        if images < 1:
+            raise ValueError(f"images must be >= 1, got {images}")
+        rows = []
+        for name, module in self.modules:
+            ac, mac = self.ac[name] / images, self.mac[name] / images
+            seen = self.seen[name]
+            kind = "mixed" if len(seen) > 1 else next(iter(seen), "unused")
+            rows.append(
+                {
+                    "layer": name,
+                    "type": type(module).__name__,
+                    "kind": kind,
+                    "ac": ac,
+                    "mac": mac,
+                    "energy_pj": energy_pj(ac, mac),
+                }
+            )
+        ac = sum(r["ac"] for r in rows)
+        mac = sum(r["mac"] for r in rows)
+        return {
+            "layers": rows,
+            "total": {"ac": ac, "mac": mac, "energy_pj": energy_pj(ac, mac)},
+            "e_ac_pj": E_AC_PJ,
+            "e_mac_pj": E_MAC_PJ,
+            "images": images,
+        }
