@@ -1,0 +1,196 @@
+"""Dataset registry: names -> builders returning a :class:`DataBundle`.
+
+Built-in datasets live in their own modules and are imported on the first
+registry lookup; nothing is read or downloaded at import time. A name of the
+form ``PREFIX:ARGUMENT`` (``npz:/data/my.npz``) selects the dataset registered
+as ``PREFIX`` with ``argument=...`` and passes ``ARGUMENT`` to it. Names are
+case-insensitive and ``-`` equals ``_`` (``fashion-mnist`` == ``fashion_mnist``).
+
+Example:
+    >>> "fashion_mnist" in available_datasets()
+    True
+    >>> build_datasets("no-such-set")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown dataset 'no-such-set'; known: cifar10, cifar100, cifar10_dvs, fashion_mnist, imagenet, npz:PATH
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from torch.utils.data import Dataset
+
+__all__ = ["DataBundle", "available_datasets", "build_datasets", "register_dataset"]
+
+_BUILTIN_MODULES = ("fashion_mnist", "cifar", "cifar10_dvs", "imagenet", "npz")
+
+
+@dataclass(frozen=True)
+class DataBundle:
+    """Train/test datasets plus what a model needs to know about them.
+
+    Attributes:
+        name: canonical dataset name (``"cifar10"``, ``"npz:/x.npz"``).
+        train, test: map-style datasets of ``(x, y)``; ``x`` float32
+            ``[C, H, W]`` or, if ``is_sequence``, ``[T, C, H, W]``; ``y`` int.
+        num_classes: number of classes.
+        input_shape: ``(C, H, W)`` of one (transformed) frame.
+        is_sequence: samples already carry the time dimension ``T``.
+        time_steps: ``T`` when ``is_sequence``, else None.
+        class_names: class names in label order, when known.
+
+    Example:
+        >>> import torch
+        >>> from stablespike.data.memory import TensorImageDataset
+        >>> ds = TensorImageDataset(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]))
+        >>> DataBundle("toy", ds, ds, num_classes=2, input_shape=(1, 4, 4)).is_sequence
+        False
+    """
+
+    name: str
+    train: Dataset
+    test: Dataset
+    num_classes: int
+    input_shape: tuple[int, int, int]
+    is_sequence: bool = False
+    time_steps: int | None = None
+    class_names: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {self.num_classes}")
+        if len(self.input_shape) != 3:
+            raise ValueError(f"input_shape must be (C, H, W), got {self.input_shape}")
+        if self.is_sequence != (self.time_steps is not None):
+            raise ValueError("time_steps must be given exactly when is_sequence is True")
+
+
+Builder = Callable[..., DataBundle]
+_B = TypeVar("_B", bound=Builder)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    builder: Builder
+    argument: str | None
+
+
+_REGISTRY: dict[str, _Entry] = {}
+_builtins_loaded = False
+
+
+def _canonical(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
+
+
+def register_dataset(name: str, *, argument: str | None = None) -> Callable[[_B], _B]:
+    """Register ``builder(data_dir, **options) -> DataBundle`` under ``name``.
+
+    With ``argument="path"`` the dataset is used as ``name:PATH`` and the
+    builder receives ``path=PATH``. Re-registering a name replaces it.
+
+    Example:
+        >>> @register_dataset("toy")
+        ... def build_toy(data_dir=None, *, augment=False):
+        ...     ...
+        >>> "toy" in available_datasets()
+        True
+    """
+    key = _canonical(name)
+    if not key or ":" in key:
+        raise ValueError(f"invalid dataset name {name!r}")
+
+    def decorate(builder: _B) -> _B:
+        _REGISTRY[key] = _Entry(builder, argument)
+        return builder
+
+    return decorate
+
+
+def _load_builtins() -> None:
+    global _builtins_loaded
+    if not _builtins_loaded:
+        _builtins_loaded = True
+        for module in _BUILTIN_MODULES:
+            importlib.import_module(f"{__package__}.{module}")
+
+
+def available_datasets() -> list[str]:
+    """Sorted names of all registered datasets (prefix datasets without ``:ARG``).
+
+    Example:
+        >>> available_datasets()[:2]
+        ['cifar10', 'cifar100']
+    """
+    _load_builtins()
+    return sorted(_REGISTRY)
+
+
+def _known() -> str:
+    return ", ".join(
+        f"{n}:{e.argument.upper()}" if e.argument else n for n, e in sorted(_REGISTRY.items())
+    )
+
+
+def _lookup(name: str) -> tuple[_Entry, dict[str, str]]:
+    _load_builtins()
+    key, sep, arg = name.partition(":")
+    entry = _REGISTRY.get(_canonical(key))
+    if entry is None:
+        raise ValueError(f"unknown dataset {name!r}; known: {_known()}")
+    if entry.argument is None and sep:
+        raise ValueError(f"dataset {key!r} takes no ':' argument, got {name!r}")
+    if entry.argument is not None and not arg:
+        raise ValueError(f"dataset {key!r} needs an argument: use '{key}:{entry.argument.upper()}'")
+    return entry, ({entry.argument: arg} if entry.argument else {})
+
+
+def _check_options(name: str, builder: Builder, options: dict[str, Any]) -> None:
+    params = inspect.signature(builder).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"dataset {name!r} does not accept option(s) {', '.join(unknown)}; "
+            f"accepted: {', '.join(accepted) or 'none'}"
+        )
+
+
+def build_datasets(
+    name: str,
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    augment: bool | None = None,
+    **options: Any,
+) -> DataBundle:
+    """Build the train/test datasets of ``name``.
+
+    Args:
+        name: a name from :func:`available_datasets`, or ``npz:PATH``.
+        data_dir: where the files are (dataset specific; some have defaults).
+        augment: training augmentation on/off; None keeps the dataset's default.
+        **options: dataset-specific keyword options (unknown ones are rejected).
+
+    Raises:
+        ValueError: unknown name or option.
+        DatasetError: the files are missing or malformed.
+
+    Example:
+        >>> bundle = build_datasets("fashion_mnist", "/data/fmnist")  # doctest: +SKIP
+        >>> bundle.num_classes, bundle.input_shape  # doctest: +SKIP
+        (10, (1, 28, 28))
+    """
+    entry, arg = _lookup(name)
+    if augment is not None:
+        options["augment"] = augment
+    options.update(arg)
+    _check_options(name, entry.builder, options)
+    return entry.builder(None if data_dir is None else os.fspath(data_dir), **options)
