@@ -106,8 +106,9 @@ def test_recorded_grads_match_a_manual_recurrence() -> None:
     got = mon.summary()[""]["grad_per_step"]
 
     v, hs, outs = torch.zeros(2, 5), [], []
+    xg = x.clone().requires_grad_(True)
     for t in range(3):
-        step = lif_step(x[t], v, lif.tau.detach(), lif.threshold.detach())
+        step = lif_step(xg[t], v, lif.tau.detach(), lif.threshold.detach())
         step.h.retain_grad()
         hs.append(step.h)
         outs.append(step.output)
