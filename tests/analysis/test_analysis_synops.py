@@ -6,7 +6,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from stablespike import TrLIF
-from stablespike.analysis.synops import SynOpsCounter, conv_accumulates, is_spike_tensor
+from stablespike.analysis.spike_tracker import is_spike_tensor
+from stablespike.analysis.synops import SynOpsCounter, conv_accumulates
 
 
 def spike_map(*positions: tuple[int, int], size: int = 5, channels: int = 1) -> torch.Tensor:
@@ -58,6 +59,7 @@ def test_spike_detection_uses_thresholds() -> None:
     values = torch.tensor([1.0, 0.7], dtype=torch.float64)
     assert is_spike_tensor(spikes, values)
     assert not is_spike_tensor(spikes * 0.5, values)  # e.g. average-pooled spikes
+    assert not is_spike_tensor(torch.zeros(3), values)  # silent: undecidable from values
     with SynOpsCounter(model) as ops:
         model(torch.tensor([[[2.0, 0.0, 2.0, 0.1]]]))
         head(torch.tensor([[0.35, 0.0, 0.7, 0.7]]))
@@ -76,3 +78,39 @@ def test_errors_and_unused() -> None:
     assert ops.summary(images=1)["layers"][0]["kind"] == "unused"
     with pytest.raises(ValueError, match="images"):
         ops.summary(images=0)
+
+
+class TinySNN(nn.Module):
+    """Stem conv (MAC) -> LIF -> avg-pool -> 1x1 conv (AC) -> LIF -> global mean -> head (MAC)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(1, 2, 3, padding=1)
+        self.lif = TrLIF(init_threshold=0.5, mp_init=False)
+        self.pool = nn.AvgPool2d(2)
+        self.conv = nn.Conv2d(2, 3, 1)
+        self.lif2 = TrLIF(mp_init=False)
+        self.head = nn.Linear(3, 4)
+        self.seen: dict[str, torch.Tensor] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch = x.shape[0]
+        s = self.lif(self.stem(x).unsqueeze(0).repeat(2, 1, 1, 1, 1))  # [T=2, B, 2, 4, 4]
+        p = self.pool(s.flatten(0, 1))  # [T*B, 2, 2, 2], real-valued averages of spikes
+        self.seen["pooled"] = p
+        s2 = self.lif2(self.conv(p).unflatten(0, (2, batch)))
+        return self.head(s2.mean((3, 4)))  # global average: real-valued
+
+
+def test_spike_provenance_through_pooling_and_global_mean() -> None:
+    torch.manual_seed(0)
+    model = TinySNN().eval()
+    with SynOpsCounter(model) as ops, torch.no_grad():
+        model(torch.randn(3, 1, 4, 4) * 3)
+    rows = {r["layer"]: r for r in ops.summary(images=3)["layers"]}
+    pooled = model.seen["pooled"]
+    assert 0 < int((pooled != 0).sum()) < pooled.numel()
+    assert rows["stem"]["kind"] == "mac" and rows["stem"]["mac"] == 2 * 16 * 9
+    assert rows["conv"]["kind"] == "ac"
+    assert rows["conv"]["ac"] == pytest.approx(float((pooled != 0).sum()) * 3 / 3)  # fan-out 3
+    assert rows["head"]["kind"] == "mac" and rows["head"]["mac"] == 2 * 3 * 4  # T x 3 x 4

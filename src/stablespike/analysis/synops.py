@@ -2,13 +2,14 @@
 
 Every ``nn.Linear`` and ``nn.Conv1d/2d/3d`` call is counted from its actual input ``x``:
 
-* spike-driven layer (every non-zero input equals 1 or a TrLIF threshold, i.e. ``x`` is a
-  spike tensor ``S`` or ``Vthr * S``, possibly max-pooled or reshaped): each spike is added into
-  every output it reaches, ``AC = sum over non-zero inputs of their fan-out``. For a linear layer
-  the fan-out is ``out_features``; for a convolution the exact count (borders, stride and groups
-  included) is ``AC = (C_out / g) * sum(conv(M_g, 1))`` with ``M_g`` the number of non-zero
-  inputs per group and position and ``1`` an all-ones kernel;
-* otherwise (the real-valued stem, a head fed by average-pooled spikes): dense
+* spike-driven call (``x`` is spike-derived, see :mod:`~stablespike.analysis.spike_tracker`:
+  TrLIF outputs, possibly reshaped, locally pooled or dropped out; or every non-zero entry is 1
+  or a TrLIF threshold): each non-zero input is added into every output it reaches,
+  ``AC = sum over non-zero inputs of their fan-out``. For a linear layer the fan-out is
+  ``out_features``; for a convolution the exact count (borders, stride and groups included) is
+  ``AC = (C_out / g) * sum(conv(M_g, 1))``, ``M_g`` the number of non-zero inputs per group and
+  position, ``1`` an all-ones kernel;
+* otherwise (the stem on real-valued images, a head after a global average): dense
   ``MAC = #outputs * C_in / g * prod(kernel)`` (``in_features`` for a linear layer).
 
 Biases, batch norm (foldable into the weights), pooling and the neurons' own updates are not
@@ -36,27 +37,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..neurons import TrLIF
 from .energy import E_AC_PJ, E_MAC_PJ, energy_pj
+from .spike_tracker import SpikeTracker, is_spike_tensor, spike_values
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 KINDS = ("ac", "mac")
-
-
-def spike_values(model: nn.Module) -> torch.Tensor:
-    """The values a spike can take in ``model``: 1 and every TrLIF threshold (float64)."""
-    values = [torch.ones(1, dtype=torch.float64)]
-    for m in model.modules():
-        if isinstance(m, TrLIF):
-            values.append(m.threshold.detach().to(torch.float64).reshape(-1).cpu())
-    return torch.cat(values)
-
-
-def is_spike_tensor(x: torch.Tensor, values: torch.Tensor) -> bool:
-    """True when every non-zero entry of ``x`` equals one of ``values`` (in ``x``'s dtype)."""
-    nz = x.detach()[x.detach() != 0]
-    return bool(torch.isin(nz, values.to(nz.device, nz.dtype)).all())
 
 
 def conv_accumulates(conv: nn.Module, x: torch.Tensor) -> float:
@@ -116,12 +102,13 @@ class SynOpsCounter:
         self.ac = {n: 0.0 for n, _ in self.modules}
         self.mac = {n: 0.0 for n, _ in self.modules}
         self.seen: dict[str, set[str]] = {n: set() for n, _ in self.modules}
+        self.tracker = SpikeTracker(model)
         self._handles: list[Any] = []
-        self._values: torch.Tensor | None = None
 
     def attach(self) -> Self:
         """Start counting (idempotent)."""
         if not self._handles:
+            self.tracker.attach()
             self._handles = [m.register_forward_hook(self._hook(n)) for n, m in self.modules]
         return self
 
@@ -130,6 +117,8 @@ class SynOpsCounter:
         for h in self._handles:
             h.remove()
         self._handles = []
+        self.tracker.detach()
+        self.tracker.clear()
 
     def __enter__(self) -> Self:
         return self.attach()
@@ -142,8 +131,10 @@ class SynOpsCounter:
             x = inputs[0]
             kind = self.kinds.get(name)
             if kind is None:
-                values = spike_values(self.model)
-                kind = "ac" if is_spike_tensor(x, values) else "mac"
+                spiking = self.tracker.is_spike_derived(x) or is_spike_tensor(
+                    x, spike_values(self.model)
+                )
+                kind = "ac" if spiking else "mac"
             self.seen[name].add(kind)
             if kind == "ac":
                 self.ac[name] += accumulates(module, x)
