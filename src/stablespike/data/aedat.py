@@ -125,7 +125,10 @@ def write_aedat2(
 
     Example:
         >>> import numpy as np, tempfile, os
-        >>> write_aedat2(os.path.join(tempfile.mkdtemp(), "a.aedat"), np.array([1]), np.array([0]))
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     write_aedat2(os.path.join(d, "a.aedat"), np.array([3]), np.array([7]))
+        ...     read_aedat2(os.path.join(d, "a.aedat"))[1].tolist()
+        [7]
     """
     records = np.stack([np.asarray(addresses), np.asarray(timestamps)], axis=1).astype(">u4")
     with open(path, "wb") as f:

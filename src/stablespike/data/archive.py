@@ -33,18 +33,20 @@ def extract_once(
     ``"data"`` filter (no absolute paths, links out of the tree or devices).
 
     Example:
-        >>> import tempfile
-        >>> extract_once("/nonexistent.tar.gz", tempfile.mkdtemp(), "x")
+        >>> extract_once("/nonexistent.tar.gz", "/nonexistent", "cifar-10-batches-py")
         Traceback (most recent call last):
         ...
-        stablespike.data.errors.DatasetError: cannot extract archive ([Errno 2] No such file or directory: '/nonexistent.tar.gz'): /nonexistent.tar.gz
+        stablespike.data.errors.DatasetError: archive not found: /nonexistent.tar.gz
     """
     archive, dest_dir = Path(archive), Path(dest_dir)
     final = dest_dir / folder
     if final.is_dir():
         return final
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder}.", suffix=".extracting", dir=dest_dir))
+    if not archive.is_file():
+        raise DatasetError("archive not found", path=archive, expected=expected)
+    tmp = None
     try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder}.", suffix=".extracting", dir=dest_dir))
         with tarfile.open(archive, "r:*") as tar:
             tar.extractall(tmp, filter="data")
         if not (tmp / folder).is_dir():
@@ -57,5 +59,6 @@ def extract_once(
             f"cannot extract archive ({err})", path=archive, expected=expected
         ) from err
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     return final

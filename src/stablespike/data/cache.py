@@ -12,10 +12,10 @@ behind; it is never read and can be deleted.
 
 Example:
     >>> import tempfile
-    >>> root = tempfile.mkdtemp()
     >>> key = cache_key({"T": 10, "version": 1})
-    >>> path = build_cache(root, key, lambda tmp: (tmp / "a.txt").write_text("hi"))
-    >>> (path / "a.txt").read_text(), is_complete(path, key)
+    >>> with tempfile.TemporaryDirectory() as root:
+    ...     path = build_cache(root, key, lambda tmp: (tmp / "a.txt").write_text("hi"))
+    ...     (path / "a.txt").read_text(), is_complete(path, key)
     ('hi', True)
 """
 

@@ -7,9 +7,9 @@ Layout: big-endian ``uint32`` magic ``0x0000TTNN`` (``TT`` = element type,
 
 Example:
     >>> import numpy as np, tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "labels")
-    >>> write_idx(path, np.array([3, 1], dtype=np.uint8))
-    >>> read_idx(path, ndim=1).tolist()
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     write_idx(os.path.join(d, "labels"), np.array([3, 1], dtype=np.uint8))
+    ...     read_idx(os.path.join(d, "labels"), ndim=1).tolist()
     [3, 1]
 """
 
@@ -87,7 +87,10 @@ def write_idx(path: str | os.PathLike[str], array: np.ndarray, *, compress: bool
 
     Example:
         >>> import numpy as np, tempfile, os
-        >>> write_idx(os.path.join(tempfile.mkdtemp(), "x.gz"), np.zeros((2, 3, 3), np.uint8), compress=True)
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     write_idx(os.path.join(d, "x.gz"), np.ones((2, 3, 3), np.uint8), compress=True)
+        ...     int(read_idx(os.path.join(d, "x.gz"), ndim=3).sum())
+        18
     """
     array = np.ascontiguousarray(array, dtype=np.uint8)
     payload = struct.pack(f">HBB{array.ndim}I", 0, _UINT8, array.ndim, *array.shape)

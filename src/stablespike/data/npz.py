@@ -12,10 +12,11 @@ off by default), ``padding`` (4).
 
 Example:
     >>> import numpy as np, tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "toy.npz")
     >>> x = np.zeros((4, 8, 8), np.uint8); y = np.array([0, 1, 2, 1])
-    >>> np.savez(path, x_train=x, y_train=y, x_test=x, y_test=y)
-    >>> b = build_npz(path=path)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "toy.npz")
+    ...     np.savez(path, x_train=x, y_train=y, x_test=x, y_test=y)
+    ...     b = build_npz(path=path)
     >>> b.num_classes, b.input_shape, b.name == f"npz:{path}"
     (3, (1, 8, 8), True)
 """
