@@ -1,0 +1,51 @@
+"""Carrying out a :class:`~stablespike.deploy.FoldPlan` on the (copied) model.
+
+:func:`apply_plan` rescales the weights of the absorbing layers and switches the planned neurons
+to ``binary_output``; both change modules in place, so they act on the model and on its traced
+graph module alike (they share submodules). :func:`insert_channel_scales` adds the explicit
+:class:`~stablespike.deploy.ChannelScale` modules that ``residual="scale"`` planned, as new nodes
+of the graph module.
+
+Example:
+    >>> import torch
+    >>> from torch import nn
+    >>> from stablespike import TrLIF
+    >>> from stablespike.deploy.apply import apply_plan
+    >>> from stablespike.deploy.fold import plan_fold
+    >>> model = nn.Sequential(TrLIF(init_threshold=0.5), nn.Linear(4, 2)).eval()
+    >>> apply_plan(plan_fold(model), model)
+    >>> model[0].binary_output
+    True
+"""
+
+from __future__ import annotations
+
+from torch import fx, nn
+
+from .channel_scale import ChannelScale
+from .plan import FoldPlan
+from .weights import absorb_input_scale_
+
+
+def apply_plan(plan: FoldPlan, model: nn.Module) -> None:
+    """Absorb the planned scales into ``model``'s layers and binarize the planned neurons."""
+    for step in plan.steps:
+        if step.kind != "channel_scale":
+            absorb_input_scale_(model.get_submodule(step.target), step.scale)
+    for name in plan.binarized:
+        setattr(model.get_submodule(name), "binary_output", True)  # noqa: B010
+
+
+def insert_channel_scales(gm: fx.GraphModule, plan: FoldPlan) -> fx.GraphModule:
+    """Insert the plan's ChannelScale nodes into ``gm`` (in place) and recompile it."""
+    nodes = {node.name: node for node in gm.graph.nodes}
+    for index, step in enumerate(plan.channel_scales):
+        name = f"fold_scale_{index}"
+        gm.add_submodule(name, ChannelScale(step.scale))
+        user, operand = nodes[step.target], nodes[step.operand]
+        with gm.graph.inserting_before(user):
+            scaled = gm.graph.call_module(name, (operand,))
+        user.replace_input_with(operand, scaled)
+    gm.graph.lint()
+    gm.recompile()
+    return gm
