@@ -1,0 +1,40 @@
+"""Training, resuming and evaluating spiking networks (the ``train``/``resume``/``eval`` commands).
+
+The Python API mirrors the command line: a :class:`TrainConfig` (one field per flag),
+:func:`train`, :func:`resume` and :func:`evaluate_checkpoint`. Names are imported on first use.
+
+Example::
+
+    from stablespike.train import TrainConfig, train, evaluate_checkpoint
+    summary = train(TrainConfig(epochs=1, run_dir="runs/quick"))
+    summary["final"]["accuracy_per_timestep"]          # read-out after t = 1..T steps
+    evaluate_checkpoint("runs/quick/best.pt")["accuracy"]
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "TrainConfig": "config",
+    "load_config_file": "config",
+    "train": "session",
+    "resume": "session",
+    "evaluate_checkpoint": "checkpoint_eval",
+    "load_checkpoint": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "TrainError": "errors",
+    "ConfigError": "errors",
+    "CheckpointError": "errors",
+    "NonFiniteError": "errors",
+    "RunDirError": "errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,91 @@
+"""Evaluating a saved checkpoint: rebuild the model from its config, reload weights and MP-Init
+means, and measure the test accuracy overall and per timestep.
+
+Example::
+
+    from stablespike.train.checkpoint_eval import evaluate_checkpoint
+    report = evaluate_checkpoint("runs/fashion-mnist/best.pt")
+    report["accuracy"], report["recorded_accuracy"], report["accuracy_per_timestep"]
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..models import model_from_config, set_timesteps
+from .batches import TrainData
+from .checkpoint import load_checkpoint
+from .config import TrainConfig
+from .distributed import setup_distributed, teardown_distributed, wrap_model
+from .errors import CheckpointError, ConfigError
+from .evaluation import evaluate
+from .run_state import restore_model
+from .seeding import configure_determinism
+from .step import autocast_factory, resolve_amp
+from .summary import layer_report
+
+__all__ = ["evaluate_checkpoint"]
+
+
+def evaluate_checkpoint(
+    path: str | os.PathLike[str],
+    *,
+    data_dir: str | None = None,
+    batch_size: int | None = None,
+    device: str = "auto",
+    timesteps: int | None = None,
+    threads: int = 0,
+) -> dict[str, Any]:
+    """Test metrics of the checkpoint at ``path`` next to those recorded when it was saved.
+
+    ``timesteps`` evaluates a static-image model with another T (e.g. trained T=6, tested T=4);
+    the recorded accuracy is then not comparable.
+    """
+    path = Path(path)
+    ckpt = load_checkpoint(path)
+    cfg = TrainConfig.from_dict(ckpt["config"], source=f"config in {path}")
+    changes: dict[str, Any] = {"device": device, "threads": threads}
+    if data_dir:
+        changes["data_dir"] = data_dir
+    if batch_size:
+        changes["eval_batch_size"] = batch_size
+    cfg = cfg.replace(**changes).validate()
+    if not ckpt.get("model_config"):
+        raise CheckpointError(f"{path} holds no model configuration to rebuild the model from")
+    configure_determinism(cfg.deterministic, cfg.threads)
+    ctx = setup_distributed(cfg.device)
+    try:
+        try:
+            model = model_from_config(ckpt["model_config"])
+        except ValueError as err:
+            raise CheckpointError(f"cannot rebuild the model of {path}: {err}") from None
+        restore_model(model, ckpt, source=str(path))
+        if timesteps is not None:
+            try:
+                set_timesteps(model, timesteps)
+            except ValueError as err:
+                raise ConfigError(f"--timesteps: {err}") from None
+        model = wrap_model(model, ctx)
+        data = TrainData.build(cfg, ctx)
+        autocast = autocast_factory(resolve_amp(cfg.amp, ctx.device), ctx.device)
+        result = evaluate(model, data.test_batches(), ctx, autocast=autocast)
+        recorded = ckpt.get("metrics") or {}
+        progress = ckpt.get("progress") or {}
+        return {
+            "checkpoint": str(path),
+            "dataset": data.bundle.name,
+            "model": cfg.model,
+            "timesteps": timesteps or cfg.timesteps,
+            "epoch": recorded.get("epoch", progress.get("epoch")),
+            "samples": result.samples,
+            "loss": result.loss,
+            "accuracy": result.accuracy,
+            "accuracy_per_timestep": result.accuracy_per_timestep,
+            "recorded_accuracy": recorded.get("accuracy"),
+            "recorded_accuracy_per_timestep": recorded.get("accuracy_per_timestep"),
+            "layers": layer_report(model, result.firing_rates),
+        }
+    finally:
+        teardown_distributed(ctx)

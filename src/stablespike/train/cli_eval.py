@@ -1,0 +1,85 @@
+"""``stablespike eval CHECKPOINT``: test accuracy overall and per timestep, as recorded in training.
+
+The model is rebuilt from the configuration stored in the checkpoint (weights, BatchNorm
+statistics and MP-Init means included), so ``stablespike eval RUN_DIR/best.pt`` reproduces the
+accuracy recorded when that checkpoint was written.
+
+Example::
+
+    stablespike eval runs/fashion-mnist/best.pt
+    stablespike eval runs/imagenet/best.pt --timesteps 4 --json eval-t4.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .cli_common import run_reporting_errors
+
+__all__ = ["add_arguments", "format_report", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the checkpoint argument and the evaluation options."""
+    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="e.g. RUN_DIR/best.pt or last.pt")
+    parser.add_argument(
+        "--data-dir", default=None, metavar="DIR",
+        help="dataset location (default: the one the run used)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--batch-size", type=int, default=None, metavar="N",
+        help="evaluation batch size (default: the run's eval batch size)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--device", default="auto", choices=("auto", "cpu", "cuda"),
+        help="device; auto = cuda if available (default: auto)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--timesteps", type=int, default=None, metavar="T",
+        help="evaluate static images with another T than in training (default: the run's T)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--threads", type=int, default=0, metavar="N",
+        help="CPU threads for torch (default: 0 = torch's default)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--json", default=None, metavar="FILE", help="also write the report as JSON (default: no)"
+    )
+
+
+def format_report(report: dict) -> str:
+    """The printed report: accuracy, per-timestep read-out, recorded value, layer table."""
+    from .summary import format_accuracy, format_layers
+
+    lines = [
+        f"checkpoint {report['checkpoint']}: {report['model']} on {report['dataset']}, "
+        f"T={report['timesteps']}, epoch {report['epoch']}, {report['samples']} test samples",
+        format_accuracy(report["accuracy"], report["accuracy_per_timestep"]),
+    ]
+    if report.get("recorded_accuracy") is not None:
+        lines.append(f"recorded at training time: {report['recorded_accuracy']:.2f}%")
+    lines.append(format_layers(report["layers"]))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command; returns the exit status."""
+
+    def job() -> None:
+        from .checkpoint_eval import evaluate_checkpoint
+        from .fileio import atomic_write_text
+
+        report = evaluate_checkpoint(
+            args.checkpoint,
+            data_dir=args.data_dir,
+            batch_size=args.batch_size,
+            device=args.device,
+            timesteps=args.timesteps,
+            threads=args.threads,
+        )
+        print(format_report(report))
+        if args.json:
+            atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
+
+    return run_reporting_errors("eval", job)

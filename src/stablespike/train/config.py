@@ -1,0 +1,403 @@
+"""The training configuration: one dataclass, its defaults, validation and config-file loading.
+
+Every option of ``stablespike train`` is a field of :class:`TrainConfig`; the command-line flags
+are generated from the fields (:mod:`stablespike.train.options`), so the defaults and ``--help``
+lines live here only. A config file (YAML or TOML, flat ``key: value`` pairs, ``-`` or ``_`` in
+keys) overrides the defaults and flags override the file. The defaults are the project's main job:
+``fmnist-cnn`` with MP-Init + TrSG on Fashion-MNIST, T = 4.
+
+Fields marked *runtime* (where to write, which device, progress bar, ...) do not change the
+trained numbers; all others do, and a checkpoint refuses to continue under different values.
+
+Example:
+    >>> cfg = TrainConfig(epochs=2, surrogate="as")
+    >>> cfg.validate().neuron_kwargs()["surrogate"]
+    'as'
+    >>> TrainConfig(lr=-1).validate()
+    Traceback (most recent call last):
+    ...
+    stablespike.train.errors.ConfigError: lr must be > 0, got -1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+__all__ = ["TrainConfig", "config_diff", "load_config_file", "option_fields"]
+
+
+def _opt(
+    default: Any,
+    help: str,
+    *,
+    group: str,
+    type: type | None = None,
+    choices: tuple[str, ...] | None = None,
+    runtime: bool = False,
+    metavar: str | None = None,
+) -> Any:
+    meta = {
+        "help": help,
+        "group": group,
+        "type": type if type is not None else _type_of(default),
+        "choices": choices,
+        "runtime": runtime,
+        "metavar": metavar,
+    }
+    return field(default=default, metadata=meta)
+
+
+def _type_of(default: Any) -> type:
+    """The Python type of an option from its default (``bool``, ``int``, ``float`` or ``str``)."""
+    for t in (bool, int, float, str):
+        if isinstance(default, t):
+            return t
+    raise TypeError(f"option default {default!r} needs an explicit type")
+
+
+@dataclass
+class TrainConfig:
+    """All options of a training run (see the module doc); ``validate()`` checks them."""
+
+    # ------------------------------------------------------------------ run
+    run_dir: str = _opt(
+        "",
+        "output folder for checkpoints, metrics and the summary ('' = runs/<dataset>)",
+        group="run",
+        runtime=True,
+        metavar="DIR",
+    )
+    overwrite: bool = _opt(
+        False, "start over in a RUN_DIR that already holds a run", group="run", runtime=True
+    )
+    seed: int = _opt(0, "random seed (weights, data order, augmentation, dropout)", group="run")
+    device: str = _opt(
+        "auto",
+        "device; auto = cuda if available, else cpu",
+        group="run",
+        choices=("auto", "cpu", "cuda"),
+        runtime=True,
+    )
+    deterministic: bool = _opt(
+        True,
+        "deterministic algorithms (free on CPU; slower cuDNN kernels on CUDA)",
+        group="run",
+        runtime=True,
+    )
+    threads: int = _opt(0, "CPU threads for torch (0 = torch's default)", group="run", runtime=True)
+    # ------------------------------------------------------------------ data
+    dataset: str = _opt(
+        "fashion-mnist",
+        "fashion-mnist, cifar10, cifar100, imagenet, cifar10-dvs or npz:PATH",
+        group="data",
+        metavar="NAME",
+    )
+    data_dir: str = _opt(
+        "",
+        "where the dataset files are ('' = the dataset's default search path)",
+        group="data",
+        runtime=True,
+        metavar="DIR",
+    )
+    augment: str = _opt(
+        "auto",
+        "training augmentation: auto = the dataset's default",
+        group="data",
+        choices=("auto", "on", "off"),
+    )
+    batch_size: int = _opt(
+        128, "global batch size (split evenly across DDP processes)", group="data"
+    )
+    eval_batch_size: int = _opt(
+        500, "evaluation batch size per process", group="data", runtime=True
+    )
+    workers: int = _opt(
+        0,
+        "DataLoader worker processes (file-backed datasets only)",
+        group="data",
+        runtime=True,
+    )
+    # ------------------------------------------------------------------ model
+    model: str = _opt(
+        "fmnist-cnn",
+        "fmnist-cnn, resnet19, cnn7-dvs, spiking-resnet18/34, sew-resnet34",
+        group="model",
+        metavar="NAME",
+    )
+    timesteps: int = _opt(4, "timesteps T (static images are repeated T times)", group="model")
+    dropout: float = _opt(
+        -1.0, "dropout before the classifier (-1 = the model's default)", group="model"
+    )
+    sync_bn: bool = _opt(
+        False, "synchronise BatchNorm statistics across DDP processes", group="model"
+    )
+    # ------------------------------------------------------------------ neuron
+    neuron: str = _opt("trlif", "spiking neuron", group="neuron", choices=("trlif",))
+    surrogate: str = _opt(
+        "trsg",
+        "surrogate gradient: trsg (threshold-robust), as (absolute), rs (relative)",
+        group="neuron",
+        choices=("trsg", "as", "rs"),
+    )
+    mp_init: bool = _opt(True, "MP-Init: start each sequence from the running mean", group="neuron")
+    learn: str = _opt(
+        "tau,threshold",
+        "learnable LIF parameters: tau,threshold | tau | threshold | none",
+        group="neuron",
+        metavar="WHICH",
+    )
+    init_tau: float = _opt(2.0, "initial membrane time constant tau (> 1)", group="neuron")
+    init_threshold: float = _opt(1.0, "initial firing threshold Vthr (> 0)", group="neuron")
+    reset: str = _opt("soft", "reset after a spike", group="neuron", choices=("soft", "hard"))
+    per_channel: bool = _opt(
+        False, "one tau / threshold / MP-Init mean per channel", group="neuron"
+    )
+    backend: str = _opt(
+        "auto", "LIF recurrence implementation", group="neuron", runtime=True, metavar="NAME"
+    )
+    # ------------------------------------------------------------------ loss
+    loss: str = _opt(
+        "ce",
+        "ce = cross-entropy on the time-mean output; tet = per-timestep CE (TET)",
+        group="loss",
+        choices=("ce", "tet"),
+    )
+    tet_lambda: float = _opt(1e-3, "TET: weight of the MSE term pulling outputs to 1", group="loss")
+    label_smoothing: float = _opt(0.0, "label smoothing of the cross-entropy", group="loss")
+    # ------------------------------------------------------------------ optimisation
+    optimizer: str = _opt("adamw", "optimizer", group="optim", choices=("sgd", "adamw"))
+    lr: float = _opt(2e-3, "peak learning rate", group="optim")
+    momentum: float = _opt(0.9, "SGD momentum (AdamW: beta1)", group="optim")
+    weight_decay: float = _opt(1e-2, "weight decay (AdamW: decoupled)", group="optim")
+    decay_scope: str = _opt(
+        "all",
+        "parameters that get weight decay: all, or weights = conv/linear weights only",
+        group="optim",
+        choices=("all", "weights"),
+    )
+    epochs: int = _opt(4, "training epochs", group="optim")
+    schedule: str = _opt(
+        "cosine", "learning-rate schedule (per step)", group="optim", choices=("cosine", "constant")
+    )
+    warmup_epochs: float = _opt(
+        0.0, "linear warm-up length in epochs (fractions allowed)", group="optim"
+    )
+    min_lr: float = _opt(0.0, "final learning rate of the cosine schedule", group="optim")
+    grad_clip: float = _opt(0.0, "clip the gradient norm to this value (0 = off)", group="optim")
+    amp: str = _opt(
+        "auto",
+        "mixed precision: auto = fp16 on CUDA, off on CPU",
+        group="optim",
+        choices=("auto", "off", "fp16", "bf16"),
+    )
+    skip_nonfinite: bool = _opt(
+        False, "skip a step with a non-finite loss instead of stopping", group="optim"
+    )
+    # ------------------------------------------------------------------ output
+    ckpt_every: int = _opt(
+        0,
+        "also write RUN_DIR/last.pt every N training steps (0 = once per epoch)",
+        group="output",
+        runtime=True,
+        metavar="N",
+    )
+    progress: str = _opt(
+        "auto",
+        "progress bar: auto = when stderr is a terminal",
+        group="output",
+        choices=("auto", "on", "off"),
+        runtime=True,
+    )
+    tensorboard: bool = _opt(
+        True, "also log to TensorBoard (when installed)", group="output", runtime=True
+    )
+
+    # ------------------------------------------------------------------ derived values
+    def resolved_run_dir(self) -> Path:
+        """``run_dir``, or ``runs/<dataset>`` when empty (``npz:x/y.npz`` -> ``runs/npz-y``)."""
+        if self.run_dir:
+            return Path(self.run_dir)
+        kind, _, arg = self.dataset.partition(":")
+        slug = f"{kind}-{Path(arg).stem}" if arg else kind
+        return Path("runs") / re.sub(r"[^A-Za-z0-9_.-]+", "-", slug)
+
+    def learn_flags(self) -> dict[str, bool]:
+        """``{"learn_tau": ..., "learn_threshold": ...}`` from ``learn``."""
+        from ..models import parse_learn
+
+        try:
+            return parse_learn(self.learn)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+
+    def neuron_kwargs(self) -> dict[str, Any]:
+        """The ``TrLIF`` options for :func:`stablespike.models.build_model`."""
+        from ..models import neuron_kwargs_from_flags
+
+        return neuron_kwargs_from_flags(
+            surrogate=self.surrogate,
+            mp_init=self.mp_init,
+            learn=self.learn,
+            init_tau=self.init_tau,
+            init_threshold=self.init_threshold,
+            reset=self.reset,
+            per_channel=self.per_channel,
+            backend=self.backend,
+        )
+
+    def augment_flag(self) -> bool | None:
+        """``augment`` as the data package wants it (None = dataset default)."""
+        return {"auto": None, "on": True, "off": False}[self.augment]
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> TrainConfig:
+        """Check every value; raise :class:`ConfigError` naming the first bad one. Returns self."""
+        for f in option_fields():
+            value = getattr(self, f.name)
+            want = f.metadata["type"]
+            ok = isinstance(value, want) and not (want is not bool and isinstance(value, bool))
+            if want is float and isinstance(value, int) and not isinstance(value, bool):
+                setattr(self, f.name, float(value))
+                ok = True
+            if not ok:
+                raise ConfigError(
+                    f"{f.name} must be {want.__name__}, got {type(value).__name__} {value!r}"
+                )
+            choices = f.metadata["choices"]
+            if choices and value not in choices:
+                raise ConfigError(f"{f.name} must be one of {', '.join(choices)}, got {value!r}")
+        positive = ("batch_size", "eval_batch_size", "epochs", "timesteps")
+        for name in positive:
+            _check(self, name, lambda v: v >= 1, ">= 1")
+        for name in ("lr", "init_threshold"):
+            _check(self, name, lambda v: v > 0, "> 0")
+        _check(self, "init_tau", lambda v: v > 1, "> 1")
+        for name in ("weight_decay", "warmup_epochs", "min_lr", "grad_clip", "label_smoothing"):
+            _check(self, name, lambda v: v >= 0, ">= 0")
+        for name in ("threads", "workers", "ckpt_every"):
+            _check(self, name, lambda v: v >= 0, ">= 0")
+        _check(self, "label_smoothing", lambda v: v < 1, "< 1")
+        _check(self, "momentum", lambda v: 0 <= v < 1, "in [0, 1)")
+        _check(self, "tet_lambda", lambda v: 0 <= v <= 1, "in [0, 1]")
+        _check(self, "dropout", lambda v: v == -1 or 0 <= v < 1, "-1 or in [0, 1)")
+        _check(self, "min_lr", lambda v: v <= self.lr, f"<= lr ({self.lr})")
+        if self.warmup_epochs > self.epochs:
+            raise ConfigError(
+                f"warmup_epochs ({self.warmup_epochs}) must not exceed epochs ({self.epochs})"
+            )
+        if not self.dataset.strip():
+            raise ConfigError("dataset must not be empty")
+        self.learn_flags()
+        return self
+
+    # ------------------------------------------------------------------ conversion
+    def to_dict(self) -> dict[str, Any]:
+        """Plain ``{name: value}`` (what ``config.yaml`` and checkpoints hold)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], *, source: str = "config") -> TrainConfig:
+        """Build from ``{name: value}`` (``-`` or ``_`` in names); unknown names are refused."""
+        return cls(**normalise_keys(values, source=source))
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed (not validated)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _check(cfg: TrainConfig, name: str, ok: Any, what: str) -> None:
+    value = getattr(cfg, name)
+    if not ok(value):
+        raise ConfigError(f"{name} must be {what}, got {value!r}")
+
+
+def option_fields() -> tuple[dataclasses.Field, ...]:
+    """The fields of :class:`TrainConfig`, in declaration order (one CLI flag each)."""
+    return dataclasses.fields(TrainConfig)
+
+
+def normalise_keys(values: Mapping[str, Any], *, source: str) -> dict[str, Any]:
+    """``{"batch-size": 64}`` -> ``{"batch_size": 64}``; unknown keys raise :class:`ConfigError`."""
+    known = {f.name for f in option_fields()}
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        name = str(key).strip().replace("-", "_")
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{source}: unknown option {key!r}{hint}")
+        out[name] = value
+    return out
+
+
+def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a flat YAML (``.yaml``/``.yml``) or TOML (``.toml``) file of options.
+
+    Returns ``{field name: value}`` with the keys checked; values are checked later by
+    :meth:`TrainConfig.validate`.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "c.yaml"
+        >>> _ = p.write_text("batch-size: 64\\nsurrogate: as\\n")
+        >>> load_config_file(p)
+        {'batch_size': 64, 'surrogate': 'as'}
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".toml"):
+        raise ConfigError(f"config file {path} must end in .yaml, .yml or .toml")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path}: {err.strerror or err}") from None
+    try:
+        data = tomllib.loads(text) if suffix == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(f"config file {path} is not valid {suffix[1:].upper()}: {err}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"config file {path} must hold a mapping of option: value, got {type(data).__name__}"
+        )
+    nested = [k for k, v in data.items() if isinstance(v, dict)]
+    if nested:
+        raise ConfigError(
+            f"config file {path}: options must be flat 'name: value' pairs, "
+            f"but {', '.join(map(str, nested))} is a section"
+        )
+    return normalise_keys(data, source=f"config file {path}")
+
+
+def config_diff(
+    saved: Mapping[str, Any], current: Mapping[str, Any], *, include_runtime: bool = False
+) -> list[str]:
+    """Lines ``name: saved X vs now Y`` for the options that differ (runtime ones skipped).
+
+    Example:
+        >>> config_diff({"lr": 0.1, "device": "cpu"}, {"lr": 0.2, "device": "cuda"})
+        ['lr: checkpoint 0.1 vs now 0.2']
+    """
+    lines = []
+    for f in option_fields():
+        if f.metadata["runtime"] and not include_runtime:
+            continue
+        if f.name not in saved and f.name not in current:
+            continue
+        a, b = saved.get(f.name, "<missing>"), current.get(f.name, "<missing>")
+        if a != b:
+            lines.append(f"{f.name}: checkpoint {a!r} vs now {b!r}")
+    return lines

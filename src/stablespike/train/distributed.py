@@ -1,0 +1,139 @@
+"""Data-parallel training with ``torchrun``: process setup, model wrapping, small collectives.
+
+``torchrun --nproc-per-node N -m stablespike.cli train ...`` sets ``RANK``, ``WORLD_SIZE``,
+``LOCAL_RANK`` and the rendezvous variables; :func:`setup_distributed` reads them and joins the
+process group (NCCL on CUDA, gloo on CPU). Without them it returns a single-process context and
+every helper here is a no-op, so the training loop has one code path.
+
+Example:
+    >>> ctx = setup_distributed("cpu")           # not launched by torchrun
+    >>> ctx.world_size, ctx.is_main, ctx.device.type
+    (1, True, 'cpu')
+    >>> any_rank(False, ctx)
+    False
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .errors import ConfigError
+
+__all__ = [
+    "DistContext",
+    "all_gather_objects",
+    "all_reduce_sum",
+    "any_rank",
+    "setup_distributed",
+    "teardown_distributed",
+    "unwrap",
+    "wrap_model",
+]
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process stands: ``rank`` of ``world_size`` and its ``device``."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+    initialized_here: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        """True on rank 0, the only process that writes files and prints."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        """True when several processes train together."""
+        return self.world_size > 1
+
+
+def _pick_device(preference: str, local_rank: int) -> torch.device:
+    if preference not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"device must be auto, cpu or cuda, got {preference!r}")
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda was asked for but CUDA is not available")
+    if preference == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    torch.cuda.set_device(local_rank)
+    return torch.device("cuda", local_rank)
+
+
+def setup_distributed(device: str = "auto") -> DistContext:
+    """Join the process group when launched by ``torchrun``; pick this process's device."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = _pick_device(device, local_rank)
+    if world_size <= 1:
+        return DistContext(0, 1, 0, dev)
+    if dist.is_initialized():
+        return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, dev)
+    backend = "nccl" if dev.type == "cuda" else "gloo"
+    dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
+    return DistContext(rank, world_size, local_rank, dev, initialized_here=True)
+
+
+def teardown_distributed(ctx: DistContext) -> None:
+    """Leave the process group if :func:`setup_distributed` joined it."""
+    if ctx.initialized_here and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def wrap_model(model: nn.Module, ctx: DistContext, *, sync_bn: bool = False) -> nn.Module:
+    """Move to the device; under DDP convert BatchNorm (``sync_bn``) and wrap in DDP.
+
+    SyncBN uses ``torch.nn.SyncBatchNorm`` on CUDA and
+    :class:`~stablespike.train.syncbn.GlooSyncBatchNorm` on CPU (torch's needs a GPU).
+    """
+    if sync_bn and ctx.distributed:
+        if ctx.device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        else:
+            from .syncbn import convert_sync_batchnorm
+
+            model = convert_sync_batchnorm(model)
+    model = model.to(ctx.device)
+    if not ctx.distributed:
+        return model
+    ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a DDP wrapper (or the model itself)."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def all_reduce_sum(tensor: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    """Sum ``tensor`` over all ranks in place (no-op with one process); returns it."""
+    if ctx.distributed:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def any_rank(flag: bool, ctx: DistContext) -> bool:
+    """True when ``flag`` is true on at least one rank (all ranks get the same answer)."""
+    if not ctx.distributed:
+        return bool(flag)
+    t = torch.tensor([1.0 if flag else 0.0], device=ctx.device)
+    return bool(all_reduce_sum(t, ctx).item() > 0)
+
+
+def all_gather_objects(obj: Any, ctx: DistContext) -> list[Any]:
+    """``[obj of rank 0, obj of rank 1, ...]`` on every rank."""
+    if not ctx.distributed:
+        return [obj]
+    out: list[Any] = [None] * ctx.world_size
+    dist.all_gather_object(out, obj)
+    return out

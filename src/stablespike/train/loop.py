@@ -1,0 +1,238 @@
+"""The epoch loop: train steps, step/epoch checkpoints, evaluation, metrics, best model, summary.
+
+:class:`Trainer` gets fully built parts (see :func:`stablespike.train.session.train`, which
+builds them from a config) and runs from ``progress`` to ``cfg.epochs``. Checkpoints are written
+by rank 0: ``last.pt`` after every epoch and every ``ckpt_every`` steps, ``best.pt`` whenever the
+test accuracy improves. A :class:`~stablespike.train.errors.NonFiniteError` is re-raised with
+the last good checkpoint named; nothing is saved after it.
+
+Example::
+
+    trainer = Trainer(cfg=cfg, ctx=ctx, data=data, model=model, optimizer=opt,
+                      scheduler=sched, scaler=scaler, step=runner, recorder=rec,
+                      progress=Progress(), epoch_meter={}, run_dir=Path("runs/x"))
+    summary = trainer.fit()
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .batches import TrainData
+from .checkpoint import save_checkpoint
+from .config import TrainConfig
+from .distributed import DistContext
+from .errors import NonFiniteError
+from .evaluation import EvalResult, evaluate
+from .metrics import ClassificationMeter
+from .progress import EpochProgress, epoch_line, progress_enabled
+from .recorder import RunRecorder
+from .run_state import Progress, make_payload
+from .step import StepRunner
+from .summary import build_summary, format_summary, layer_report
+
+__all__ = ["Trainer"]
+
+
+class Trainer:
+    """Runs the remaining epochs of a run; see the module doc."""
+
+    def __init__(
+        self,
+        *,
+        cfg: TrainConfig,
+        ctx: DistContext,
+        data: TrainData,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any,
+        scaler: Any,
+        step: StepRunner,
+        recorder: RunRecorder,
+        progress: Progress,
+        epoch_meter: dict[str, Any],
+        run_dir: Path,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.cfg, self.ctx, self.data, self.model = cfg, ctx, data, model
+        self.optimizer, self.scheduler, self.scaler = optimizer, scheduler, scaler
+        self.step, self.recorder, self.progress = step, recorder, progress
+        self.run_dir = run_dir
+        self.log = log if ctx.is_main else (lambda _msg: None)
+        self.meter = ClassificationMeter()
+        if epoch_meter:
+            self.meter.load_state(epoch_meter)
+        self.last_eval: EvalResult | None = None
+        self._clock = time.perf_counter()
+
+    # ------------------------------------------------------------------ time
+    def _tick(self, training: bool) -> None:
+        """Add the time since the last tick to the wall clock (and to training time)."""
+        now = time.perf_counter()
+        elapsed, self._clock = now - self._clock, now
+        self.progress.wall_seconds += elapsed
+        if training:
+            self.progress.train_seconds += elapsed
+            self.progress.epoch_seconds += elapsed
+
+    # ------------------------------------------------------------------ checkpoints
+    def _save(self, name: str, metrics: dict[str, Any] | None = None) -> None:
+        payload = make_payload(
+            cfg=self.cfg,
+            ctx=self.ctx,
+            model=self.model,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            scaler=self.scaler,
+            progress=self.progress,
+            epoch_meter=self.meter.state(),
+            metrics=metrics,
+        )
+        if self.ctx.is_main:
+            save_checkpoint(self.run_dir / name, payload)
+
+    def _last_good(self) -> str:
+        path = self.run_dir / "last.pt"
+        if not path.exists():
+            return "no checkpoint was written yet"
+        return f"the last good checkpoint {path} is kept (resume with: stablespike resume {self.run_dir})"
+
+    # ------------------------------------------------------------------ training
+    def _train_epoch(self, epoch: int) -> None:
+        cfg, progress = self.cfg, self.progress
+        total = self.data.steps_per_epoch
+        bar = EpochProgress(
+            epoch=epoch + 1,
+            epochs=cfg.epochs,
+            total=total,
+            initial=progress.step,
+            enabled=progress_enabled(cfg.progress, self.ctx.is_main),
+        )
+        try:
+            for x, y in self.data.train_batches(epoch, progress.step):
+                try:
+                    result = self.step(x, y)
+                except NonFiniteError as err:
+                    raise NonFiniteError(
+                        f"{err} at epoch {epoch + 1}, step {progress.step + 1}: training stopped "
+                        f"and nothing was saved; {self._last_good()}. Lower --lr, set "
+                        "--grad-clip, or pass --skip-nonfinite to skip such steps."
+                    ) from None
+                if result.skipped:
+                    progress.skipped_steps += 1
+                    self.log(
+                        f"warning: non-finite loss ({result.loss}) at epoch {epoch + 1}, step "
+                        f"{progress.step + 1}: step skipped (--skip-nonfinite)"
+                    )
+                else:
+                    self.meter.update(result.logits, y, result.loss)
+                images = int(y.shape[0]) * self.ctx.world_size
+                progress.step += 1
+                progress.global_step += 1
+                progress.train_images += images
+                progress.epoch_images += images
+                bar.update(images, self.meter.loss, self.meter.accuracy)
+                if (
+                    cfg.ckpt_every
+                    and progress.global_step % cfg.ckpt_every == 0
+                    and progress.step < total
+                ):
+                    self._tick(training=True)
+                    self._save("last.pt")
+        finally:
+            bar.close()
+        self._tick(training=True)
+
+    def _end_epoch(self, epoch: int) -> None:
+        progress = self.progress
+        self.meter.all_reduce(self.ctx)
+        result = evaluate(
+            self.model, self.data.test_batches(), self.ctx, autocast=self.step.autocast
+        )
+        self.last_eval = result
+        row: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "step": progress.global_step,
+            "lr": self.scheduler.get_last_lr()[0],
+            "train_loss": self.meter.loss,
+            "train_acc": self.meter.accuracy,
+            "test_loss": result.loss,
+            "test_acc": result.accuracy,
+        }
+        row.update({f"test_acc_t{t}": a for t, a in enumerate(result.accuracy_per_timestep, 1)})
+        seconds = progress.epoch_seconds
+        row.update(
+            epoch_seconds=seconds,
+            images_per_s=progress.epoch_images / seconds if seconds > 0 else 0.0,
+            skipped_steps=progress.skipped_steps,
+        )
+        progress.history.append(row)
+        progress.epoch, progress.step = epoch + 1, 0
+        progress.epoch_seconds, progress.epoch_images = 0.0, 0
+        self.meter = ClassificationMeter()
+        metrics = {**result.to_dict(), "epoch": epoch + 1}
+        self._tick(training=False)
+        if result.accuracy > progress.best_accuracy:
+            progress.best_accuracy, progress.best_epoch = result.accuracy, epoch + 1
+            self._save("best.pt", metrics)
+        self._save("last.pt", metrics)
+        self.recorder.log_epoch(row)
+        self.log(
+            epoch_line(
+                epoch=epoch + 1,
+                epochs=self.cfg.epochs,
+                train_loss=row["train_loss"],
+                train_acc=row["train_acc"],
+                test_loss=result.loss,
+                test_acc_per_t=result.accuracy_per_timestep,
+                lr=row["lr"],
+                seconds=seconds,
+                images_per_s=row["images_per_s"],
+            )
+        )
+
+    # ------------------------------------------------------------------ the run
+    def fit(self) -> dict[str, Any]:
+        """Train the remaining epochs; write and print the summary; return it."""
+        for epoch in range(self.progress.epoch, self.cfg.epochs):
+            self._train_epoch(epoch)
+            self._end_epoch(epoch)
+        if self.last_eval is None:  # resumed after the last epoch had finished
+            self.last_eval = evaluate(self.model, self.data.test_batches(), self.ctx)
+        self._tick(training=False)
+        summary = self._summary(self.last_eval)
+        self.recorder.write_summary(summary)
+        self.log(format_summary(summary))
+        return summary
+
+    def _summary(self, final: EvalResult) -> dict[str, Any]:
+        history = self.progress.history
+        best_row = next(
+            (r for r in history if r["epoch"] == self.progress.best_epoch),
+            history[-1] if history else {},
+        )
+        per_t = [v for k, v in best_row.items() if k.startswith("test_acc_t")]
+        return build_summary(
+            cfg_dict=self.cfg.to_dict(),
+            run_dir=str(self.run_dir),
+            final={
+                "accuracy": final.accuracy,
+                "accuracy_per_timestep": final.accuracy_per_timestep,
+                "loss": final.loss,
+            },
+            best={
+                "accuracy": self.progress.best_accuracy,
+                "epoch": self.progress.best_epoch,
+                "accuracy_per_timestep": per_t,
+            },
+            layers=layer_report(self.model, final.firing_rates),
+            progress=self.progress.to_dict(),
+            world_size=self.ctx.world_size,
+            device=str(self.ctx.device),
+        )
