@@ -7,7 +7,9 @@ Python API (each works on any model that contains :class:`~stablespike.TrLIF` la
 * :class:`TimestepGradients` — cosine similarity of the parameter gradients of each timestep;
 * :class:`EarlyExitAccuracy` — accuracy when the output is read after ``t`` steps;
 * :class:`SynOpsCounter` — accumulates / multiply-accumulates per layer and the energy estimate;
-* :func:`neuron_parameters` — learned ``tau``, ``Vthr`` and MP-Init mean per layer.
+* :func:`neuron_parameters` — learned ``tau``, ``Vthr`` and MP-Init mean per layer;
+* :func:`analyze_model` runs them all over a few batches, :func:`save_analysis` writes
+  ``analysis.json``, the text report, the AC/MAC/energy table and the plots.
 
 Example:
     >>> import torch
@@ -21,12 +23,15 @@ Example:
     ['firing_rate', 'grad', 'grad_per_step']
 """
 
+from .analyzer import analyze_model
 from .early_exit import EarlyExitAccuracy, early_exit_correct
 from .energy import E_AC_PJ, E_MAC_PJ, energy_pj
 from .gradstats import GradStats
 from .histogram import StreamingHistogram, tv_distance
 from .layers import neuron_layers, neuron_parameters
 from .monitor import NeuronMonitor
+from .report import format_report
+from .save import save_analysis
 from .synops import SynOpsCounter
 from .timestep_grads import TimestepGradients, cosine_matrix
 
@@ -39,10 +44,13 @@ __all__ = [
     "StreamingHistogram",
     "SynOpsCounter",
     "TimestepGradients",
+    "analyze_model",
     "cosine_matrix",
     "early_exit_correct",
     "energy_pj",
+    "format_report",
     "neuron_layers",
     "neuron_parameters",
+    "save_analysis",
     "tv_distance",
 ]
