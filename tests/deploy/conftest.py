@@ -150,6 +150,17 @@ def record_spikes(model: nn.Module) -> Iterator[dict[str, list[torch.Tensor]]]:
             h.remove()
 
 
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """These models are tiny: one intra-op thread is much faster on a shared, busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def net() -> Callable[..., Net]:
     """``net(per_channel=False, identity_block=True, seed=0)``: a randomized :class:`Net`."""
