@@ -99,7 +99,9 @@ class Net(nn.Module):
         return self.fc(self.dropout(x.flatten(2))).mean(0)
 
 
-def randomize_(model: nn.Module, seed: int = 0) -> nn.Module:
+def randomize_(
+    model: nn.Module, seed: int = 0, image: tuple[int, int, int] = (3, SIZE, SIZE)
+) -> nn.Module:
     """Random thresholds (Vthr in [0.3, 2]) and BN affine parameters, then BN statistics and
     MP-Init means calibrated on random images in training mode (as after a short training run).
     """
@@ -120,15 +122,18 @@ def randomize_(model: nn.Module, seed: int = 0) -> nn.Module:
                 bn.bias.copy_(uniform(bn.bias, 0.1, 0.6))
         model.train()
         for i in range(3):
-            model(images(seed=100 + seed * 10 + i, batch=4))
+            model(images(seed=100 + seed * 10 + i, batch=4, image=image))
     for bn in bns:
         bn.momentum = 0.1
     return model
 
 
-def images(seed: int = 1, batch: int = B) -> torch.Tensor:
+def images(
+    seed: int = 1, batch: int = B, image: tuple[int, int, int] = (3, SIZE, SIZE)
+) -> torch.Tensor:
+    """Random static images ``[batch, *image]``."""
     gen = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, 3, SIZE, SIZE, generator=gen) * 2.0
+    return torch.randn(batch, *image, generator=gen) * 2.0
 
 
 @contextmanager

@@ -181,3 +181,20 @@ def test_graph_module_result_runs_like_the_model() -> None:
     assert "fold_scale_0" in dict(folded.named_modules())
     x = _seq(5)
     torch.testing.assert_close(folded(x), model.eval()(x), atol=1e-5, rtol=1e-5)
+
+
+def test_a_threshold_of_exactly_one_needs_no_folding() -> None:
+    class Residual(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lif = TrLIF(init_threshold=1.0)
+            self.head = nn.Linear(4, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head((self.lif(x) + x).mean((3, 4)))
+
+    model = Residual()
+    plan = plan_fold(model)
+    assert plan.binarized == ("lif",) and plan.steps == ()  # Vthr * S == S already
+    x = _seq(6)
+    torch.testing.assert_close(fold_thresholds(model)(x), model.eval()(x), atol=0, rtol=0)

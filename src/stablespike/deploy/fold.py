@@ -13,7 +13,8 @@ a scale that varies along a dim an op mixes, a layer called with different input
 weights, and an addition mixing a spike path with an unscaled one (a residual identity
 shortcut). With ``residual="scale"`` such an addition keeps an explicit
 :class:`~stablespike.deploy.ChannelScale` (``Vthr * S`` computed by one multiply) on its spike
-operand instead: still exact, and the neurons still emit binary spikes.
+operand instead: still exact, and the neurons still emit binary spikes. (A threshold that is
+exactly 1, e.g. untrained, leaves nothing to fold: its neuron is binarized and nothing refused.)
 
 Example:
     >>> import torch
