@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from stablespike.train.config import TrainConfig
+
 REPO = Path(__file__).resolve().parents[2]
 
 # tiny runs: 8x8 images, 4 classes, T=2; a few seconds each
@@ -67,3 +69,19 @@ def cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProces
 def checkpoint_tensors(path: Path) -> dict[str, torch.Tensor]:
     """The model state (weights, BN statistics, MP-Init means) of a checkpoint."""
     return torch.load(path, weights_only=True)["model"]
+
+
+def tiny_config(npz: Path, run_dir: Path, **changes: object) -> TrainConfig:
+    """The config of ``TINY_ARGS`` for in-process runs (torch's thread count left alone)."""
+    values = dict(
+        dataset=f"npz:{npz}",
+        run_dir=str(run_dir),
+        batch_size=16,
+        timesteps=2,
+        epochs=2,
+        lr=0.005,
+        progress="off",
+        tensorboard=False,
+    )
+    values.update(changes)
+    return TrainConfig(**values).validate()  # type: ignore[arg-type]

@@ -203,7 +203,7 @@ class TrainConfig:
         choices=("auto", "off", "fp16", "bf16"),
     )
     skip_nonfinite: bool = _opt(
-        False, "skip a step with a non-finite loss instead of stopping", group="optim"
+        False, "skip a step with a non-finite loss or gradient instead of stopping", group="optim"
     )
     # ------------------------------------------------------------------ output
     ckpt_every: int = _opt(

@@ -127,8 +127,8 @@ class Trainer:
                 if result.skipped:
                     progress.skipped_steps += 1
                     self.log(
-                        f"warning: non-finite loss ({result.loss}) at epoch {epoch + 1}, step "
-                        f"{progress.step + 1}: step skipped (--skip-nonfinite)"
+                        f"warning: {result.skipped} at epoch {epoch + 1}, step "
+                        f"{progress.step + 1}: update skipped (--skip-nonfinite)"
                     )
                 else:
                     self.meter.update(result.logits, y, result.loss)

@@ -16,13 +16,14 @@ Example:
     >>> step = StepRunner(model, opt, sched, build_loss("ce"))
     >>> result = step(torch.randn(2, 4, 3), torch.tensor([0, 1, 0, 1]))
     >>> result.skipped, result.loss > 0
-    (False, True)
+    ('', True)
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -61,11 +62,11 @@ def autocast_factory(
 
 @dataclass
 class StepResult:
-    """The step's loss (a float), its logits ``[T, B, K]`` (detached) and whether it was skipped."""
+    """The step's loss (a float), its logits ``[T, B, K]`` (detached), why it was skipped if so."""
 
     loss: float
     logits: torch.Tensor
-    skipped: bool = False
+    skipped: str = ""  # why the update was skipped ("" = it was not)
 
 
 class StepRunner:
@@ -109,7 +110,9 @@ class StepRunner:
         with torch.no_grad():
             for name, buf in self.model.named_buffers():
                 buf.copy_(saved[name])
-        self.scheduler.step()  # the step is consumed (data order and schedule stay aligned)
+        with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()" is intended
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)`")
+            self.scheduler.step()  # the step is consumed (data order and schedule stay aligned)
 
     def _grad_norm(self) -> float:
         grads = [p.grad for p in self.params if p.grad is not None]
@@ -129,7 +132,7 @@ class StepRunner:
         value = float(loss.detach())
         if any_rank(not math.isfinite(value), self.ctx):
             self._reject("loss", value, saved)
-            return StepResult(value, logits.detach(), skipped=True)
+            return StepResult(value, logits.detach(), skipped=f"non-finite loss ({value})")
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
@@ -141,7 +144,7 @@ class StepRunner:
             norm
         ):  # grads are all-reduced: same on all ranks
             self._reject("gradient norm", norm, saved)
-            return StepResult(value, logits.detach(), skipped=True)
+            return StepResult(value, logits.detach(), skipped=f"non-finite gradient norm ({norm})")
         if self.scaler is not None:  # the scaler skips inf/NaN steps itself
             self.scaler.step(self.optimizer)
             self.scaler.update()
