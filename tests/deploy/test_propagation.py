@@ -59,11 +59,17 @@ def _spatial_select(s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return torch.relu(s[:, :, :, 1:3, 0])  # [T, B, C, 2]
 
 
+def _keywords(s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    peak = torch.flatten(input=torch.amax(input=s, dim=(3, 4)), start_dim=2)  # data by keyword
+    return torch.add(input=peak, other=peak.view_as(x.mean((3, 4))), alpha=0.5)
+
+
 PATHS = {
     "avg+max_pool_permute": (_pools, 16),
     "rate_readout": (_rate, 4),
     "concat_with_unscaled": (_concat, 128),
     "index_relu": (_spatial_select, 2),
+    "keyword_arguments": (_keywords, 4),
 }
 
 

@@ -211,6 +211,13 @@ def arg(node: fx.Node, index: int, name: str, default: Any = None) -> Any:
     return node.kwargs.get(name, default)
 
 
+def first_input(node: fx.Node) -> Any:
+    """The node's data argument: the first positional one, else ``input=`` / ``tensors=``."""
+    if node.args:
+        return node.args[0]
+    return node.kwargs.get("input", node.kwargs.get("tensors"))
+
+
 def _module_info(module: nn.Module) -> OpInfo:
     if isinstance(module, TrLIF):
         return OpInfo(Kind.NEURON)

@@ -28,7 +28,7 @@ from torch import fx
 
 from ..functional.surrogate import scales_output
 from .errors import FoldError, Refusal
-from .ops import Kind, OpInfo, classify, describe
+from .ops import Kind, OpInfo, classify, describe, first_input
 from .propagate import Context, Materialize, Scaled, propagate
 from .scale import Pending, channel_vector, is_one, merge_sources, neuron_factor, same_factor
 from .weights import check_private_weights, unabsorbable_reason
@@ -163,7 +163,7 @@ class _Planner:
 
     def _absorber(self, node: fx.Node, info: OpInfo, scaled: Scaled) -> None:
         name = str(node.target)
-        data = node.args[0] if node.args else None
+        data = first_input(node)
         if set(scaled) - {data}:
             raise Refusal("the scale reaches an argument other than the layer's input")
         pending = scaled.get(data) if isinstance(data, fx.Node) else None

@@ -35,7 +35,7 @@ import torch
 from torch import fx, nn
 
 from .errors import Refusal
-from .ops import DROPOUT_FUNCTIONS, Kind, OpInfo, arg
+from .ops import DROPOUT_FUNCTIONS, Kind, OpInfo, arg, first_input
 from .scale import (
     Pending,
     compress,
@@ -51,6 +51,7 @@ from .tracing import Values
 Scaled = dict[fx.Node, Pending]
 
 _NEEDS_SHAPES = "pass example_input so that the shapes of the graph are known"
+_SHAPE_ONLY_METHODS = {"view_as", "expand_as", "reshape_as"}  # their 2nd tensor gives a shape
 
 
 @dataclass(frozen=True)
@@ -85,11 +86,16 @@ def _pending(factor: torch.Tensor, pendings: list[Pending]) -> Pending | None:
     return None if is_one(factor) else Pending(factor, merge_sources(pendings))
 
 
-def _only_data(node: fx.Node, scaled: Scaled) -> Pending:
-    """The pending scale of the node's first argument, which must be its only scaled input."""
-    data = node.args[0] if node.args else None
-    if not isinstance(data, fx.Node) or set(scaled) != {data}:
+def _require_within(scaled: Scaled, allowed: list[Any]) -> None:
+    """No scaled input may go unaccounted for: refuse one the rule does not handle."""
+    if any(n not in allowed for n in scaled):
         raise Refusal("the scale reaches an argument other than the data input")
+
+
+def _only_data(node: fx.Node, scaled: Scaled) -> Pending:
+    """The pending scale of the node's data argument, which must be its only scaled input."""
+    data = first_input(node)
+    _require_within(scaled, [data])
     return scaled[data]
 
 
@@ -100,7 +106,7 @@ def _check_positive(info: OpInfo, factor: torch.Tensor, what: str) -> None:
 
 # ------------------------------------------------------------------ REARRANGE
 def _data_nodes(node: fx.Node) -> list[fx.Node]:
-    first = node.args[0] if node.args else None
+    first = first_input(node)
     members = first if isinstance(first, (list, tuple)) else [first]
     return [m for m in members if isinstance(m, fx.Node)]
 
@@ -141,6 +147,8 @@ def _rearrange(node: fx.Node, info: OpInfo, scaled: Scaled, ctx: Context) -> Out
     ):
         raise Refusal("dropout is active (training=True) and would change the scale at random")
     data = _data_nodes(node)
+    if node.target not in _SHAPE_ONLY_METHODS:
+        _require_within(scaled, data)
     carried = [scaled[n] for n in data if n in scaled]
     if not carried:
         return None
@@ -182,9 +190,12 @@ def _reduce(node: fx.Node, info: OpInfo, scaled: Scaled, ctx: Context) -> Outcom
 
 
 # ------------------------------------------------------------------ MULTIPLY, ADD
-def _operands(node: fx.Node) -> list[Any]:
+def _operands(node: fx.Node, scaled: Scaled) -> list[Any]:
+    """The one or two operands of an arithmetic node; every scaled input must be one of them."""
     second = arg(node, 1, "other", None)
-    return [node.args[0]] if second is None else [node.args[0], second]
+    operands = [first_input(node)] + ([] if second is None else [second])
+    _require_within(scaled, operands)
+    return operands
 
 
 def _factor_of(operand: Any, scaled: Scaled) -> torch.Tensor | None:
@@ -195,18 +206,23 @@ def _multiply(node: fx.Node, info: OpInfo, scaled: Scaled, ctx: Context) -> Outc
     if info.variant == "div" and arg(node, 2, "rounding_mode") is not None:
         raise Refusal("division with rounding is not linear")
     one = torch.ones((), dtype=next(iter(scaled.values())).factor.dtype)
-    factors = [_factor_of(op, scaled) for op in _operands(node)] + [None]
+    factors = [_factor_of(op, scaled) for op in _operands(node, scaled)] + [None]
     first, second = (one if f is None else f for f in factors[:2])
     ndim = max(first.dim(), second.dim())
     first, second = fit_ndim(first, ndim), fit_ndim(second, ndim)
-    factor = {"mul": first * second, "div": first / second, "neg": first}[info.variant]
+    if info.variant == "mul":
+        factor = first * second
+    elif info.variant == "div":
+        factor = first / second
+    else:  # neg
+        factor = first
     out_ndim = ctx.ndim(node)
     factor = compress(fit_ndim(factor, out_ndim) if out_ndim is not None else factor)
     return _pending(factor, list(scaled.values()))
 
 
 def _add(node: fx.Node, info: OpInfo, scaled: Scaled, ctx: Context) -> Outcome:
-    operands = _operands(node)
+    operands = _operands(node, scaled)
     factors = [_factor_of(op, scaled) for op in operands]
     present = [f for f in factors if f is not None]
     if len(present) == len(factors) and all(same_factor(f, present[0]) for f in present):
