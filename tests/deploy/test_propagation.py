@@ -64,12 +64,19 @@ def _keywords(s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return torch.add(input=peak, other=peak.view_as(x.mean((3, 4))), alpha=0.5)
 
 
+def _broadcast_add(s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    rate = s.mean((0, 3, 4))  # [B, C]
+    both = s[0].sum((2, 3)) + rate  # [B, C] + [B, C]
+    return (both + s.mean((3, 4))).transpose(0, 1).transpose(0, 1)  # [B, C] + [T, B, C]
+
+
 PATHS = {
     "avg+max_pool_permute": (_pools, 16),
     "rate_readout": (_rate, 4),
     "concat_with_unscaled": (_concat, 128),
     "index_relu": (_spatial_select, 2),
     "keyword_arguments": (_keywords, 4),
+    "broadcast_add": (_broadcast_add, 4),
 }
 
 

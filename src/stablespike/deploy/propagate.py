@@ -181,7 +181,10 @@ def _reduce(node: fx.Node, info: OpInfo, scaled: Scaled, ctx: Context) -> Outcom
     dims = arg(node, 1, "dim")
     if dims is None:
         raise Refusal("a reduction over all dims mixes values with different scales")
-    dims = [d % factor.dim() for d in ((dims,) if isinstance(dims, int) else dims)]
+    dims = (dims,) if isinstance(dims, int) else dims
+    if not isinstance(dims, (tuple, list)) or not all(isinstance(d, int) for d in dims):
+        raise Refusal(f"the reduced dims {dims!r} are not known while tracing")
+    dims = [d % factor.dim() for d in dims]
     varying = [d for d in dims if factor.shape[d] != 1]
     if varying:
         raise Refusal(f"the reduction mixes dim(s) {varying}, along which the scale varies")
@@ -196,6 +199,12 @@ def _operands(node: fx.Node, scaled: Scaled) -> list[Any]:
     operands = [first_input(node)] + ([] if second is None else [second])
     _require_within(scaled, operands)
     return operands
+
+
+def _fit_output(factor: torch.Tensor, node: fx.Node, ctx: Context) -> torch.Tensor:
+    """``factor`` in compact form for the node's (broadcast) result."""
+    out_ndim = ctx.ndim(node)
+    return compress(factor if out_ndim is None else fit_ndim(factor, out_ndim))
 
 
 def _factor_of(operand: Any, scaled: Scaled) -> torch.Tensor | None:
@@ -216,9 +225,7 @@ def _multiply(node: fx.Node, info: OpInfo, scaled: Scaled, ctx: Context) -> Outc
         factor = first / second
     else:  # neg
         factor = first
-    out_ndim = ctx.ndim(node)
-    factor = compress(fit_ndim(factor, out_ndim) if out_ndim is not None else factor)
-    return _pending(factor, list(scaled.values()))
+    return _pending(_fit_output(factor, node, ctx), list(scaled.values()))
 
 
 def _add(node: fx.Node, info: OpInfo, scaled: Scaled, ctx: Context) -> Outcome:
@@ -226,7 +233,7 @@ def _add(node: fx.Node, info: OpInfo, scaled: Scaled, ctx: Context) -> Outcome:
     factors = [_factor_of(op, scaled) for op in operands]
     present = [f for f in factors if f is not None]
     if len(present) == len(factors) and all(same_factor(f, present[0]) for f in present):
-        return Pending(present[0], merge_sources(list(scaled.values())))
+        return Pending(_fit_output(present[0], node, ctx), merge_sources(list(scaled.values())))
     if ctx.residual == "scale":
         return Materialize(tuple(op for op in operands if isinstance(op, fx.Node) and op in scaled))
     why = (
