@@ -10,8 +10,8 @@ running statistics, MP-Init is not updated) with all monitors attached:
 * :class:`~stablespike.analysis.SynOpsCounter`: AC / MAC per layer and the energy estimate.
 
 Gradients are taken with ``torch.autograd.grad``, so the parameters' ``.grad`` stay untouched.
-The first ``grad_batches`` batches are differentiated (``T + 1`` backward passes each); later
-ones only run forward.
+The first ``grad_batches`` batches are differentiated (``T + 1`` backward passes each, one
+without ``timestep_grads``); later ones only run forward.
 
 Example:
     >>> import torch
@@ -54,6 +54,7 @@ def analyze_model(
     device: torch.device | str = "cpu",
     prepare_input: InputFn | None = None,
     synops_kinds: dict[str, str] | None = None,
+    timestep_grads: bool = True,
 ) -> dict[str, Any]:
     """Run the diagnostics (see the module docs) and return them as plain Python values.
 
@@ -66,6 +67,7 @@ def analyze_model(
         device: where the model and the batches run.
         prepare_input: applied to each input batch before the model (e.g. a layout change).
         synops_kinds: per-module AC / MAC override for :class:`SynOpsCounter`.
+        timestep_grads: also measure the per-step gradient cosine (``T`` extra backward passes).
     """
     if max_batches is not None and max_batches < 1:
         raise ValueError(f"max_batches must be >= 1, got {max_batches}")
@@ -87,8 +89,9 @@ def analyze_model(
                     raise ValueError(f"model must return logits [T, B, K], got {tuple(out.shape)}")
                 loss = F.cross_entropy(out.mean(0), y)
             if differentiate and params:
-                with monitor.grads_paused():
-                    step_grads.add(out, y)
+                if timestep_grads:
+                    with monitor.grads_paused():
+                        step_grads.add(out, y)
                 torch.autograd.grad(loss, params, allow_unused=True)  # fires the dL/dH hooks
             early.add(out.detach(), y)
             images += int(y.shape[0])

@@ -1,0 +1,179 @@
+"""Training the ablation cells, resumably: a finished (cell, seed) is never run again.
+
+Layout of the output folder ``OUT``::
+
+    OUT/grid.json                         the grid size (GridSettings), pinned on the first run
+    OUT/data/fmnist-<n>-<m>-s<seed>.npz   the Fashion-MNIST subset every run uses
+    OUT/runs/<cell key>/seed<k>/          the training run (config.yaml, metrics.csv, best.pt, ...)
+    OUT/runs/<cell key>/seed<k>/cell.json its result: accuracy, timing, diagnostic snapshot
+
+``cell.json`` is written last (atomically), so a run interrupted before it is simply trained
+again from scratch. A run stopped by a non-finite loss is recorded as ``"diverged"``.
+
+Example::
+
+    from stablespike.analysis.ablation.grid import ablation_rows, distinct_cells
+    from stablespike.analysis.ablation.runner import run_grid
+    from stablespike.analysis.ablation.settings import GridSettings
+    run_grid("runs/ablation", GridSettings(), distinct_cells(ablation_rows()), seeds=[0, 1])
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from .grid import Cell
+from .settings import GridSettings, pin_settings
+from .subset import write_fashion_mnist_subset
+
+RESULT_FILE = "cell.json"
+
+
+def cell_dir(out_dir: Path, cell: Cell, seed: int) -> Path:
+    """Where the run of ``cell`` with ``seed`` lives."""
+    return out_dir / "runs" / cell.key() / f"seed{seed}"
+
+
+def load_result(out_dir: Path, cell: Cell, seed: int) -> dict[str, Any] | None:
+    """The saved result of (cell, seed), or ``None`` when it has not finished."""
+    path = cell_dir(out_dir, cell, seed) / RESULT_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def collect_results(
+    out_dir: str | os.PathLike[str], cells: Sequence[Cell], seeds: Sequence[int]
+) -> dict[str, list[dict[str, Any]]]:
+    """Cell key -> the finished results of ``seeds`` (unfinished runs are left out)."""
+    out = Path(out_dir).resolve()
+    found = {c.key(): [load_result(out, c, s) for s in seeds] for c in cells}
+    return {k: [r for r in v if r is not None] for k, v in found.items()}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def train_cell(
+    out_dir: str, settings: dict[str, Any], cell: dict[str, Any], seed: int, subset: str,
+    threads: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Train one (cell, seed), measure it, write its ``cell.json``; returns the result.
+
+    A top-level function of plain arguments so that worker processes can run it.
+    """
+    from ...train import NonFiniteError, TrainConfig, train
+    from .measure import measure_checkpoint
+
+    grid, the_cell = GridSettings.from_dict(settings), Cell(**cell)
+    run_dir = cell_dir(Path(out_dir), the_cell, seed)
+    cfg = TrainConfig(
+        dataset=f"npz:{subset}",
+        model=grid.model,
+        epochs=grid.epochs,
+        timesteps=grid.timesteps,
+        batch_size=grid.batch_size,
+        lr=grid.lr,
+        seed=seed,
+        threads=threads,
+        device="cpu",
+        run_dir=str(run_dir),
+        overwrite=True,
+        progress="off",
+        tensorboard=False,
+        **the_cell.overrides(),
+    )
+    started = time.perf_counter()
+    result: dict[str, Any] = {"key": the_cell.key(), "cell": cell, "seed": seed, "grid": settings}
+    try:
+        summary = train(cfg, log=lambda _msg: None)
+    except NonFiniteError as err:
+        result.update(status="diverged", error=str(err), accuracy=None)
+    else:
+        result.update(
+            status="ok",
+            accuracy=summary["final"]["accuracy"],
+            accuracy_per_timestep=summary["final"]["accuracy_per_timestep"],
+            best_accuracy=summary["best"]["accuracy"],
+            train_time_s=summary["train_time_s"],
+        )
+        result.update(measure_checkpoint(run_dir / "best.pt"))
+        (run_dir / "last.pt").unlink(missing_ok=True)  # best.pt is kept for `analyze`
+    result["wall_time_s"] = time.perf_counter() - started
+    _write_json(run_dir / RESULT_FILE, result)
+    return result
+
+
+def _describe(result: dict[str, Any]) -> str:
+    if result["status"] != "ok":
+        return result["status"]
+    return f"acc {result['accuracy']:.2f}%"
+
+
+def run_grid(
+    out_dir: str | os.PathLike[str],
+    settings: GridSettings,
+    cells: Sequence[Cell],
+    seeds: Sequence[int],
+    *,
+    jobs: int = 1,
+    threads: int = 1,
+    data_dir: str | None = None,
+    log: Callable[[str], None] = print,
+) -> int:
+    """Train every unfinished (cell, seed); returns the number of runs that failed.
+
+    ``jobs > 1`` trains that many runs at once in worker processes (each with ``threads``
+    torch threads). Failures other than divergence are logged and left unfinished.
+    """
+    if jobs < 1 or threads < 1:
+        raise ValueError(f"jobs and threads must be >= 1, got {jobs} and {threads}")
+    out = Path(out_dir).resolve()
+    settings.validate()
+    pin_settings(out, settings)
+    subset = write_fashion_mnist_subset(
+        out / "data" / settings.subset_name(),
+        train=settings.train_subset,
+        test=settings.test_subset,
+        seed=settings.subset_seed,
+        data_dir=data_dir,
+    )
+    todo = [(c, s) for c in cells for s in seeds if load_result(out, c, s) is None]
+    total = len(cells) * len(seeds)
+    log(f"ablation: {total - len(todo)} of {total} runs done, {len(todo)} to go -> {out}")
+    args = [(str(out), settings.to_dict(), asdict(c), s, str(subset), threads) for c, s in todo]
+    started, failed = time.perf_counter(), 0
+
+    def report(i: int, label: str, outcome: str) -> None:
+        spent = time.perf_counter() - started
+        eta = spent / i * (len(todo) - i)
+        log(f"[{i}/{len(todo)}] {label}: {outcome} ({spent:.0f} s so far, ~{eta:.0f} s left)")
+
+    if jobs == 1:
+        for i, a in enumerate(args, 1):
+            label = f"{Cell(**a[2]).key()} seed {a[3]}"
+            try:
+                report(i, label, _describe(train_cell(*a)))
+            except Exception as err:  # noqa: BLE001 - keep the grid going, report at the end
+                failed += 1
+                report(i, label, f"FAILED: {type(err).__name__}: {err}")
+        return failed
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(train_cell, *a): f"{Cell(**a[2]).key()} seed {a[3]}" for a in args}
+        for i, fut in enumerate(as_completed(futures), 1):
+            try:
+                report(i, futures[fut], _describe(fut.result()))
+            except Exception as err:  # noqa: BLE001
+                failed += 1
+                report(i, futures[fut], f"FAILED: {type(err).__name__}: {err}")
+    return failed
