@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import images, randomize_, record_spikes
+from fold_nets import images, randomize_, record_spikes
 
 import stablespike.models
 from stablespike.deploy import ChannelScale, FoldError, fold_thresholds

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 import torch
-from conftest import Net, images, record_spikes
+from fold_nets import Net, images, record_spikes
 from torch import fx, nn
 
 from stablespike import TrLIF
@@ -114,3 +114,14 @@ def test_plan_reports_every_fold(net: Callable[..., Net]) -> None:
     text = str(plan)
     assert "linear 'fc' <- Vthr of block2.lif2 (64 values in" in text
     assert "ChannelScale on 'block2_shortcut'" in text
+
+
+def test_folding_a_folded_model_changes_nothing(net: Callable[..., Net]) -> None:
+    model = net(per_channel=True)
+    folded = fold_thresholds(model, images(), residual="scale")
+    plan = plan_fold(folded, images(), residual="scale")
+    assert plan.binarized == () and plan.steps == ()
+    assert [name for name, _ in plan.untouched] == NEURONS
+    again = fold_thresholds(folded, images())  # no mixed addition is left either
+    x = images(seed=6)
+    torch.testing.assert_close(again(x), folded(x), atol=0, rtol=0)

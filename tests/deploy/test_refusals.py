@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 import torch
-from conftest import ConvBN, Net, images
+from fold_nets import ConvBN, Net, images
 from torch import nn
 
 from stablespike import TrLIF
