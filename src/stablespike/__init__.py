@@ -9,9 +9,20 @@ Example:
 """
 
 from . import functional
+from .deploy import FoldError, check_fold, fold_thresholds, plan_fold
 from .mp_init import MPInitMixin
 from .neurons import TrLIF, TrLIFState
 
 __version__ = "0.1.0"
 
-__all__ = ["MPInitMixin", "TrLIF", "TrLIFState", "functional", "__version__"]
+__all__ = [
+    "FoldError",
+    "MPInitMixin",
+    "TrLIF",
+    "TrLIFState",
+    "__version__",
+    "check_fold",
+    "fold_thresholds",
+    "functional",
+    "plan_fold",
+]
