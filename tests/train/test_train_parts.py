@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from stablespike.train.errors import NonFiniteError
 from stablespike.train.losses import build_loss, mean_ce_loss, tet_loss
 from stablespike.train.metrics import ClassificationMeter, FiringRates, correct_per_timestep
 from stablespike.train.optim import build_optimizer, build_scheduler, lr_factor
+from stablespike.train.progress import EpochProgress
 from stablespike.train.recorder import RunRecorder
 from stablespike.train.step import StepRunner, resolve_amp
 from stablespike.train.syncbn import GlooSyncBatchNorm, convert_sync_batchnorm
@@ -156,3 +159,41 @@ def test_recorder_rewrites_metrics_from_history_on_resume(tmp_path: Path) -> Non
     assert rec.metrics_path.read_text().splitlines() == ["epoch,acc", "1,10.0", "2,21.0"]
     RunRecorder(tmp_path / "off", enabled=False, tensorboard=False).start(history=[])
     assert not (tmp_path / "off").exists()
+
+
+def test_progress_bar_shows_loss_accuracy_throughput(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("tqdm")
+    bar = EpochProgress(epoch=1, epochs=2, total=3, enabled=True)
+    for _ in range(3):
+        bar.update(16, loss=0.5, acc=75.0)
+    bar.bar.refresh()
+    bar.close()
+    err = capsys.readouterr().err
+    assert "epoch 1/2" in err and "loss 0.5000 acc 75.00%" in err and "img/s" in err
+    assert EpochProgress(epoch=1, epochs=1, total=1, enabled=False).bar is None
+
+
+def test_metrics_also_go_to_tensorboard_when_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scalars: list[tuple[str, float, int]] = []
+
+    class FakeWriter:
+        def __init__(self, log_dir: str, purge_step: int | None = None) -> None:
+            assert log_dir.endswith("tb") and purge_step == 2
+
+        def add_scalar(self, tag: str, value: float, step: int) -> None:
+            scalars.append((tag, value, step))
+
+        def flush(self) -> None: ...
+
+        def close(self) -> None: ...
+
+    monkeypatch.setitem(
+        sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=FakeWriter)
+    )
+    rec = RunRecorder(tmp_path, enabled=True, tensorboard=True)
+    rec.start(history=[{"epoch": 1, "test_acc": 50.0}])
+    rec.log_epoch({"epoch": 2, "test_acc": 60.0, "train_loss": 0.3})
+    rec.close()
+    assert scalars == [("test/acc", 60.0, 2), ("train/loss", 0.3, 2)]

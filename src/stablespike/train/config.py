@@ -16,7 +16,7 @@ Example:
     >>> TrainConfig(lr=-1).validate()
     Traceback (most recent call last):
     ...
-    stablespike.train.errors.ConfigError: lr must be > 0, got -1
+    stablespike.train.errors.ConfigError: lr must be > 0, got -1.0
 """
 
 from __future__ import annotations

@@ -47,6 +47,11 @@ class DistContext:
     device: torch.device
     initialized_here: bool = False
 
+    @classmethod
+    def single(cls, device: str | torch.device = "cpu") -> DistContext:
+        """A one-process context on ``device`` (ignores ``torchrun``'s environment)."""
+        return cls(0, 1, 0, torch.device(device))
+
     @property
     def is_main(self) -> bool:
         """True on rank 0, the only process that writes files and prints."""

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..models import spiking_layers
-from .distributed import DistContext, setup_distributed, unwrap
+from .distributed import DistContext, unwrap
 from .losses import mean_ce_loss
 from .metrics import ClassificationMeter, FiringRates
 
@@ -63,7 +63,7 @@ def evaluate(
 
     ``autocast`` is an optional context-manager factory (mixed precision).
     """
-    ctx = ctx or setup_distributed("cpu")
+    ctx = ctx or DistContext.single()
     was_training = model.training
     model.eval()
     meter = ClassificationMeter()

@@ -9,8 +9,8 @@ Example:
     >>> p = argparse.ArgumentParser()
     >>> add_config_arguments(p)
     >>> args = p.parse_args(["--epochs", "2", "--no-mp-init"])
-    >>> given_options(args)
-    {'epochs': 2, 'mp_init': False}
+    >>> sorted(given_options(args).items())
+    [('epochs', 2), ('mp_init', False)]
     >>> cfg = resolve_config(args)
     >>> cfg.epochs, cfg.mp_init, cfg.surrogate
     (2, False, 'trsg')

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .distributed import DistContext, any_rank, setup_distributed
+from .distributed import DistContext, any_rank
 from .errors import ConfigError, NonFiniteError
 from .losses import LossFn
 
@@ -91,7 +91,7 @@ class StepRunner:
             scheduler,
             loss_fn,
         )
-        self.ctx = ctx or setup_distributed("cpu")
+        self.ctx = ctx or DistContext.single()
         self.autocast = autocast_factory(amp_dtype, self.ctx.device)
         self.scaler = scaler if scaler is not None and scaler.is_enabled() else None
         self.grad_clip = grad_clip
