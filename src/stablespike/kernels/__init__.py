@@ -1,7 +1,10 @@
 """Implementations of the multi-step LIF recurrence, chosen by name.
 
 Every backend has the signature of :func:`stablespike.functional.lif_sequence` (without
-``return_h``) and must match it numerically. ``"reference"`` is that readable per-step definition.
+``return_h``) and must match it numerically. ``"reference"`` is that readable per-step definition;
+``"fused"`` (:mod:`.fused`) runs the whole recurrence in one kernel pass (C++/OpenMP on the CPU,
+built at first use; Triton on CUDA). ``"auto"`` picks ``"fused"`` where it can run (CPU with a
+C++ compiler and ninja on ``PATH``, CUDA with Triton installed) and ``"reference"`` elsewhere.
 
 Example:
     >>> from stablespike.kernels import available_backends
@@ -11,13 +14,26 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 from collections.abc import Callable
 
 from ..functional.lif import LIFSequence, lif_sequence
+from .cpu_build import toolchain_available
+from .fused import lif_fused
 
 Backend = Callable[..., LIFSequence]
 
-_BACKENDS: dict[str, Backend] = {"reference": lif_sequence}
+_BACKENDS: dict[str, Backend] = {"reference": lif_sequence, "fused": lif_fused}
+
+
+@functools.cache
+def _fused_runs_on(device_type: str) -> bool:
+    if device_type == "cpu":
+        return toolchain_available()
+    if device_type == "cuda":
+        return importlib.util.find_spec("triton") is not None
+    return False
 
 
 def register_backend(name: str, fn: Backend) -> None:
@@ -33,7 +49,7 @@ def available_backends() -> tuple[str, ...]:
 def resolve_backend(name: str, device_type: str) -> str:
     """The concrete backend name for ``name`` on a device type (``"auto"`` picks the default)."""
     if name == "auto":
-        return "reference"
+        return "fused" if _fused_runs_on(device_type) else "reference"
     if name not in _BACKENDS:
         raise ValueError(
             f"unknown backend {name!r}; expected 'auto' or one of {', '.join(available_backends())}"

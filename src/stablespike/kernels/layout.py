@@ -1,0 +1,156 @@
+"""Where the per-neuron constants of the fused kernels live, and how their gradients are summed.
+
+The fused kernels see one step of the input, ``x[t]`` of shape ``S = x.shape[1:]``, as a
+row-major matrix ``[R, L]`` of ``N = R * L`` neurons. Each constant ``p`` (``k = 1 / tau``,
+``Vthr`` and ``U[0]``) broadcasts to ``S`` and is read in one of four modes:
+
+==========  ====================  ==========================================================
+mode        ``p`` for row r, col  typical use
+==========  ====================  ==========================================================
+``SCALAR``  ``p[0]``              per-layer constants (0-d tensors), ``U[0] = 0``
+``ROW``     ``p[r % P]``          per-channel ``[C, 1, 1]`` with ``R = B * C``, ``L = H * W``
+``COL``     ``p[col]``            per-feature ``[F]`` of a ``[B, F]`` layer (``L = F``)
+``FULL``    ``p[r * L + col]``    one value per neuron
+==========  ====================  ==========================================================
+
+A constant that varies over the dims ``d0..d1`` of ``S`` (and is broadcast elsewhere) gives
+``outer = prod(S[:d0])``, ``P = prod(S[d0:d1+1])``, ``inner = prod(S[d1+1:])``; then
+``R = outer * P, L = inner`` (``ROW``) or, when ``inner == 1``, ``R = outer, L = P`` (``COL``).
+Constants varying over other dims than the first such constant are materialised to ``FULL``
+(exact, it costs ``N`` values). The gradient of ``p`` is ``sum`` over the neurons that read each
+value: :func:`reduce_grad` turns the kernels' per-row sums or per-neuron values into it.
+
+Example:
+    >>> import torch
+    >>> lay = plan_layout((16, 128, 32, 32), [(128, 1, 1), (), (1, 128, 1, 1)])
+    >>> (lay.rows, lay.cols, lay.period, lay.modes)
+    (2048, 1024, 128, (1, 0, 1))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+
+SCALAR, ROW, COL, FULL = 0, 1, 2, 3
+"""Modes in which a kernel reads one constant (see the module docs)."""
+
+
+class Layout(NamedTuple):
+    """The ``[R, L]`` view of one step and the read mode of each constant."""
+
+    rows: int
+    cols: int
+    period: int
+    modes: tuple[int, ...]
+
+
+def check_broadcastable(name: str, shape: Sequence[int], step_shape: Sequence[int]) -> None:
+    """Raise ``ValueError`` unless ``shape`` broadcasts to ``step_shape`` (one step ``x[t]``)."""
+    if len(shape) > len(step_shape) or any(
+        s not in (1, d) for s, d in zip(reversed(shape), reversed(step_shape), strict=False)
+    ):
+        raise ValueError(
+            f"{name} of shape {tuple(shape)} does not broadcast to one step of the input "
+            f"{tuple(step_shape)} (expected a 0-d tensor, a per-channel view like [C, 1, 1], "
+            "or the step's shape)"
+        )
+
+
+def compact(p: torch.Tensor, step_shape: Sequence[int]) -> torch.Tensor:
+    """View ``p`` with ``len(step_shape)`` dims and size 1 wherever it is broadcast.
+
+    Expanded views (stride 0, e.g. ``r.expand_as(x[0])``) become their size-1 origin, so no
+    memory is materialised; the result is differentiable with respect to ``p``.
+    """
+    q = p.reshape((1,) * (len(step_shape) - p.dim()) + tuple(p.shape))
+    for d in range(q.dim()):
+        if q.shape[d] != 1 and q.stride(d) == 0:
+            q = q.narrow(d, 0, 1)
+    return q
+
+
+def _span(shape: Sequence[int], step_shape: Sequence[int]) -> tuple[int, int] | None:
+    """First and last dim over which a compacted constant varies; ``None`` if it does not."""
+    varying = [d for d, s in enumerate(shape) if s != 1]
+    if not varying:
+        return None
+    return varying[0], varying[-1]
+
+
+def _is_block(shape: Sequence[int], step_shape: Sequence[int], span: tuple[int, int]) -> bool:
+    """True if ``shape`` equals ``step_shape`` on ``span`` and is 1 outside it."""
+    d0, d1 = span
+    return all(
+        (shape[d] == step_shape[d]) if d0 <= d <= d1 else (shape[d] == 1)
+        for d in range(len(step_shape))
+    )
+
+
+def plan_layout(step_shape: Sequence[int], shapes: Sequence[Sequence[int]]) -> Layout:
+    """Choose ``[R, L]`` and a mode for each constant's (compacted) shape."""
+    step_shape = tuple(int(s) for s in step_shape)
+    n = math.prod(step_shape)
+    padded = [(1,) * (len(step_shape) - len(s)) + tuple(s) for s in shapes]
+    spans = [_span(s, step_shape) for s in padded]
+    # the channel block: the first constant that is neither scalar nor one value per neuron
+    block = next(
+        (
+            sp
+            for s, sp in zip(padded, spans, strict=True)
+            if sp is not None and math.prod(s) != n and _is_block(s, step_shape, sp)
+        ),
+        None,
+    )
+    if block is None:
+        rows, cols, period, channel_mode = 1, n, 1, FULL
+    else:
+        d0, d1 = block
+        outer = math.prod(step_shape[:d0])
+        period = math.prod(step_shape[d0 : d1 + 1])
+        inner = math.prod(step_shape[d1 + 1 :])
+        if inner == 1:
+            rows, cols, channel_mode = outer, period, COL
+        else:
+            rows, cols, channel_mode = outer * period, inner, ROW
+    modes = []
+    for s, sp in zip(padded, spans, strict=True):
+        if sp is None:
+            modes.append(SCALAR)
+        elif block is not None and math.prod(s) != n and _is_block(s, step_shape, block):
+            modes.append(channel_mode)
+        else:
+            modes.append(FULL)
+    return Layout(rows, cols, period, tuple(modes))
+
+
+def as_kernel_param(q: torch.Tensor, mode: int, step_shape: Sequence[int]) -> torch.Tensor:
+    """The tensor a kernel reads for a compacted constant ``q`` in ``mode`` (differentiable).
+
+    ``FULL`` constants that are not already one value per neuron are expanded and materialised.
+    """
+    if mode == FULL and tuple(q.shape) != tuple(step_shape):
+        return q.expand(tuple(step_shape)).contiguous()
+    return q
+
+
+def reduce_grad(g: torch.Tensor, mode: int, layout: Layout, shape: Sequence[int]) -> torch.Tensor:
+    """Sum a kernel's gradient buffer to the constant's ``shape``.
+
+    ``g`` holds per-row sums (``[R]``, modes ``SCALAR``/``ROW``), per-block partial sums (any
+    length, ``SCALAR``), or one value per neuron (``[N]``, every mode).
+    """
+    rows, cols = layout.rows, layout.cols
+    if mode == SCALAR:
+        out = g.sum()
+    elif mode == ROW:
+        per_row = g if g.numel() == rows else g.view(rows, cols).sum(1)
+        out = per_row.view(-1, layout.period).sum(0)
+    elif mode == COL:
+        out = g.view(rows, cols).sum(0)
+    else:
+        out = g
+    return out.reshape(tuple(shape))

@@ -1,0 +1,168 @@
+"""Random LIF cases (a hypothesis strategy) and the parity check of a backend against the reference.
+
+Shared by the CPU and CUDA parity tests: the reference per-step ``lif_sequence`` and the backend
+under test run the same case; outputs, ``U[T]`` and the fired mask must agree exactly, and the
+gradients for ``x``, ``tau``, ``threshold`` and ``v0`` within ``1e-5`` (relative to the largest
+reference gradient of that tensor, at least 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from hypothesis import strategies as st
+
+from stablespike.functional import lif_sequence
+
+V0_KINDS = ("none", "buffer", "channel", "full")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One configuration of the recurrence and the seed of its random tensors."""
+
+    T: int
+    step: tuple[int, ...]
+    per_channel: bool
+    dtype: torch.dtype
+    surrogate: str
+    decay_input: bool
+    reset: str
+    detach_reset: bool
+    v0: str
+    threshold: float
+    tau: float
+    on_grid: bool
+    seed: int
+
+
+@st.composite
+def cases(
+    draw: st.DrawFn, dtypes: tuple[torch.dtype, ...] = (torch.float32, torch.float64)
+) -> Case:
+    """Random shapes (1-3 step dims), T = 1..16, thresholds 0.05..4, every option."""
+    ndim = draw(st.integers(1, 3))
+    step = tuple(draw(st.integers(1, 7)) for _ in range(ndim))
+    per_channel = ndim >= 2 and draw(st.booleans())
+    v0_kinds = V0_KINDS if ndim >= 2 else ("none", "buffer", "full")
+    on_grid = draw(st.booleans())
+    return Case(
+        T=draw(st.integers(1, 16)),
+        step=step,
+        per_channel=per_channel,
+        dtype=draw(st.sampled_from(dtypes)),
+        surrogate=draw(st.sampled_from(("trsg", "as", "rs"))),
+        decay_input=draw(st.booleans()),
+        reset=draw(st.sampled_from(("soft", "hard"))),
+        detach_reset=draw(st.booleans()),
+        v0=draw(st.sampled_from(v0_kinds)),
+        threshold=draw(st.sampled_from((0.5, 1.0, 2.0))) if on_grid else draw(st.floats(0.05, 4.0)),
+        tau=draw(st.sampled_from((2.0, 4.0))) if on_grid else draw(st.floats(1.05, 8.0)),
+        on_grid=on_grid,
+        seed=draw(st.integers(0, 2**31 - 1)),
+    )
+
+
+@dataclass
+class Inputs:
+    """Leaf tensors of a case; ``v0_of`` builds ``v0`` from its leaf (as TrLIF does)."""
+
+    x: torch.Tensor
+    tau: torch.Tensor
+    threshold: torch.Tensor
+    v0_leaf: torch.Tensor | None
+    v0_of: Callable[[], torch.Tensor | None]
+
+    def leaves(self) -> list[torch.Tensor]:
+        out = [self.x, self.tau, self.threshold]
+        if self.v0_leaf is not None and self.v0_leaf.requires_grad:
+            out.append(self.v0_leaf)
+        return out
+
+
+def make_inputs(case: Case, device: str = "cpu", x_dtype: torch.dtype | None = None) -> Inputs:
+    """Tensors of a case on ``device``; ``x`` in ``x_dtype`` (default: the case's dtype)."""
+    gen = torch.Generator().manual_seed(case.seed)
+    dt = case.dtype
+    shape = (case.T, *case.step)
+    chan = (case.step[1],) + (1,) * (len(case.step) - 2) if len(case.step) >= 2 else ()
+    pshape = chan if case.per_channel else ()
+    spread = torch.rand(pshape, generator=gen, dtype=dt) + 0.5 if case.per_channel else 1.0
+    vth = case.threshold * spread
+    tau = 1.0 + (case.tau - 1.0) * (torch.rand(pshape, generator=gen, dtype=dt) + 0.5)
+    scale = float(case.threshold)
+    x = torch.randn(shape, generator=gen, dtype=dt) * 1.5 * scale + 0.6 * scale
+    if case.on_grid:
+        x = torch.round(x * 4) / 4
+        tau = torch.full(pshape, case.tau, dtype=dt)
+    v0_leaf: torch.Tensor | None = None
+    if case.v0 == "buffer":
+        v0_leaf = torch.randn((), generator=gen, dtype=dt) * scale
+    elif case.v0 == "channel":
+        v0_leaf = torch.randn(chan, generator=gen, dtype=dt) * scale
+    elif case.v0 == "full":
+        v0_leaf = torch.randn(case.step, generator=gen, dtype=dt) * scale
+    x_t = x.to(device=device, dtype=x_dtype or dt).requires_grad_()
+    tau_t = torch.as_tensor(tau, dtype=dt).to(device).requires_grad_()
+    vth_t = torch.as_tensor(vth, dtype=dt).to(device).requires_grad_()
+    if v0_leaf is not None:
+        v0_leaf = v0_leaf.to(device).requires_grad_(case.v0 != "buffer")
+    step = case.step
+
+    def v0_of() -> torch.Tensor | None:
+        return None if v0_leaf is None else v0_leaf.expand(step)
+
+    return Inputs(x_t, tau_t, vth_t, v0_leaf, v0_of)
+
+
+def run(backend: Callable, case: Case, inputs: Inputs, grad_dtype: torch.dtype | None = None):
+    """Outputs and gradients of ``backend`` on a case, with a fixed random upstream gradient.
+
+    The upstream gradient is rounded to ``grad_dtype`` (default: the output's dtype).
+    """
+    res = backend(
+        inputs.x,
+        inputs.tau,
+        inputs.threshold,
+        inputs.v0_of(),
+        surrogate=case.surrogate,
+        decay_input=case.decay_input,
+        reset=case.reset,
+        detach_reset=case.detach_reset,
+    )
+    gen = torch.Generator().manual_seed(case.seed + 1)
+    g_out = torch.randn(res.output.shape, generator=gen, dtype=torch.float64)
+    g_v = torch.randn(res.v_last.shape, generator=gen, dtype=torch.float64)
+    dev, dt = res.output.device, res.output.dtype
+    g_out, g_v = (g.to(grad_dtype or dt).to(dev, dt) for g in (g_out, g_v))
+    loss = (res.output * g_out).sum() + (res.v_last * g_v).sum()
+    grads = torch.autograd.grad(loss, inputs.leaves())
+    return res, grads
+
+
+def assert_grads_close(
+    ref: tuple[torch.Tensor, ...], got: tuple[torch.Tensor, ...], tol: float
+) -> None:
+    """Each gradient within ``tol`` of the reference, relative to its largest entry (at least 1)."""
+    if len(ref) != len(got):
+        raise AssertionError(f"{len(got)} gradients, expected {len(ref)}")
+    names = ("x", "tau", "threshold", "v0")
+    for name, r, g in zip(names, ref, got, strict=False):
+        r64, g64 = r.detach().double().cpu(), g.detach().double().cpu()
+        scale = max(1.0, float(r64.abs().max())) if r64.numel() else 1.0
+        err = float((r64 - g64).abs().max()) if r64.numel() else 0.0
+        if not err <= tol * scale:
+            raise AssertionError(f"grad {name}: max error {err:.3g} > {tol} x {scale:.3g}")
+
+
+def check_parity(backend: Callable, case: Case, device: str = "cpu", tol: float = 1e-5) -> None:
+    """The backend matches the reference on ``case``: exact forward, gradients within ``tol``."""
+    inputs = make_inputs(case, device)
+    ref, ref_grads = run(lif_sequence, case, inputs)
+    got, got_grads = run(backend, case, inputs)
+    torch.testing.assert_close(got.output, ref.output, rtol=0, atol=0)
+    torch.testing.assert_close(got.v_last, ref.v_last, rtol=0, atol=0)
+    assert torch.equal(got.fired, ref.fired)
+    assert_grads_close(ref_grads, got_grads, tol)
