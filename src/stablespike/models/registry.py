@@ -1,0 +1,172 @@
+"""The model registry behind ``--model``: ``register_model``, ``build_model``, ``available_models``.
+
+A builder is any callable taking the keyword arguments ``num_classes``, ``in_channels``,
+``timesteps``, ``neuron`` (a :class:`~stablespike.models.neuron.NeuronFactory`) and ``dropout``,
+plus its own options, and returning an ``nn.Module`` mapping ``[B, C, H, W]`` or
+``[T, B, C, H, W]`` to per-timestep logits ``[T, B, num_classes]``.
+
+:func:`build_model` initialises the weights and attaches ``model.config``, a plain dict from which
+:func:`model_from_config` rebuilds the same architecture (e.g. from a checkpoint).
+
+Example:
+    >>> from stablespike.models import build_model, model_from_config
+    >>> net = build_model("fmnist-cnn", num_classes=10, in_channels=1,
+    ...                   neuron_kwargs={"surrogate": "as"})
+    >>> net.config["name"], net.config["timesteps"], net.config["neuron_kwargs"]
+    ('fmnist-cnn', 4, {'surrogate': 'as'})
+    >>> type(model_from_config(net.config)) is type(net)
+    True
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from torch import nn
+
+from .init import init_weights
+from .neuron import NeuronFactory
+from .stem import check_timesteps
+
+Builder = Callable[..., nn.Module]
+B = TypeVar("B", bound=Builder)
+
+STANDARD_ARGS: tuple[str, ...] = ("num_classes", "in_channels", "timesteps", "neuron", "dropout")
+"""Keyword arguments every builder receives from :func:`build_model`."""
+
+CONFIG_KEYS: tuple[str, ...] = (
+    "name",
+    "num_classes",
+    "in_channels",
+    "timesteps",
+    "neuron_kwargs",
+    "dropout",
+    "options",
+)
+"""Keys of ``model.config``."""
+
+
+@dataclass(frozen=True)
+class _Entry:
+    builder: Builder
+    default_dropout: float
+
+
+_MODELS: dict[str, _Entry] = {}
+
+
+def register_model(name: str, *, default_dropout: float = 0.0) -> Callable[[B], B]:
+    """Decorator registering a builder (function or class) under ``name`` for ``--model``.
+
+    ``default_dropout`` is the dropout ``p`` used when :func:`build_model` gets ``dropout=None``.
+    """
+    _check_dropout(default_dropout)
+
+    def decorator(builder: B) -> B:
+        if name in _MODELS:
+            raise ValueError(f"a model named {name!r} is already registered")
+        _MODELS[name] = _Entry(builder, float(default_dropout))
+        return builder
+
+    return decorator
+
+
+def available_models() -> tuple[str, ...]:
+    """The registered model names, sorted."""
+    return tuple(sorted(_MODELS))
+
+
+def default_dropout(name: str) -> float:
+    """The dropout ``p`` model ``name`` uses when built with ``dropout=None``."""
+    return _lookup(name).default_dropout
+
+
+def build_model(
+    name: str,
+    *,
+    num_classes: int,
+    in_channels: int,
+    timesteps: int = 4,
+    neuron_kwargs: dict[str, Any] | None = None,
+    dropout: float | None = None,
+    **options: Any,
+) -> nn.Module:
+    """Build the registered model ``name`` with freshly initialised weights and ``.config``.
+
+    ``neuron_kwargs`` go to every ``TrLIF`` of the model; ``dropout=None`` picks the model's
+    default; ``options`` are the builder's own keyword arguments (e.g. ``input_size``).
+    """
+    entry = _lookup(name)
+    _positive_int("num_classes", num_classes)
+    _positive_int("in_channels", in_channels)
+    check_timesteps(timesteps)
+    p = entry.default_dropout if dropout is None else _check_dropout(dropout)
+    _check_options(name, entry.builder, options)
+    neuron = NeuronFactory(neuron_kwargs)
+    model = entry.builder(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        timesteps=timesteps,
+        neuron=neuron,
+        dropout=p,
+        **options,
+    )
+    init_weights(model)
+    model.config = {
+        "name": name,
+        "num_classes": num_classes,
+        "in_channels": in_channels,
+        "timesteps": timesteps,
+        "neuron_kwargs": dict(neuron.kwargs),
+        "dropout": p,
+        "options": copy.deepcopy(options),
+    }
+    return model
+
+
+def model_from_config(config: Mapping[str, Any]) -> nn.Module:
+    """Rebuild a model (fresh weights) from a ``model.config`` dict, e.g. one in a checkpoint."""
+    missing = [k for k in CONFIG_KEYS if k != "options" and k not in config]
+    if missing:
+        raise ValueError(f"model config lacks {', '.join(missing)}; got keys {sorted(config)}")
+    kwargs = {k: config[k] for k in CONFIG_KEYS if k not in ("name", "options")}
+    return build_model(config["name"], **kwargs, **dict(config.get("options") or {}))
+
+
+# ---------------------------------------------------------------- validation
+def _lookup(name: str) -> _Entry:
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(available_models())}")
+    return _MODELS[name]
+
+
+def _positive_int(what: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{what} must be a positive int, got {value!r}")
+    return value
+
+
+def _check_dropout(p: Any) -> float:
+    if isinstance(p, bool) or not isinstance(p, int | float) or not (0.0 <= p < 1.0):
+        raise ValueError(f"dropout must be a probability in [0, 1), got {p!r}")
+    if math.isnan(p):
+        raise ValueError("dropout must not be NaN")
+    return float(p)
+
+
+def _check_options(name: str, builder: Builder, options: Mapping[str, Any]) -> None:
+    params = inspect.signature(builder).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [n for n in params if n not in STANDARD_ARGS]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        listed = ", ".join(accepted) if accepted else "none"
+        raise ValueError(
+            f"unknown option(s) {', '.join(unknown)} for model {name!r}; accepted options: {listed}"
+        )
