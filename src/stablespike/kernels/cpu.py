@@ -20,22 +20,7 @@ from __future__ import annotations
 import torch
 
 from . import cpu_build
-from .layout import Layout, plan_layout, reduce_grad
-
-_SURROGATE_CODES = {"trsg": 0, "as": 1, "rs": 2}
-
-
-def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """``float64`` for ``float64`` inputs, else ``float32`` (half precisions are upcast)."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
-def _layout(x: torch.Tensor, k: torch.Tensor, vth: torch.Tensor, v0: torch.Tensor) -> Layout:
-    return plan_layout(x.shape[1:], [k.shape, vth.shape, v0.shape])
-
-
-def _flat(p: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    return p.detach().to(dtype).contiguous().view(-1)
+from .layout import SURROGATE_CODES, compute_dtype, kernel_params, param_grads
 
 
 def forward(
@@ -49,13 +34,12 @@ def forward(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Outputs ``[T, ...]``, ``U[T]`` and the fired mask of the recurrence (no autograd)."""
     cdt = compute_dtype(x.dtype)
-    lay = _layout(x, k, vth, v0)
-    xc = x.detach().to(cdt).contiguous()
+    lay, (kf, vf, uf) = kernel_params(x.shape[1:], (k, vth, v0), cdt)
     out, v_last, fired = cpu_build.load().forward(
-        xc,
-        _flat(k, cdt),
-        _flat(vth, cdt),
-        _flat(v0, cdt),
+        x.detach().to(cdt).contiguous(),
+        kf,
+        vf,
+        uf,
         lay.rows,
         lay.cols,
         lay.period,
@@ -83,30 +67,25 @@ def backward(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gradients for ``x`` (empty if not ``need_gx``), ``k``, ``Vthr`` and ``U[0]``."""
     cdt = compute_dtype(x.dtype)
-    lay = _layout(x, k, vth, v0)
-    xc = x.detach().to(cdt).contiguous()
+    lay, (kf, vf, uf) = kernel_params(x.shape[1:], (k, vth, v0), cdt)
     gv = None if grad_v is None else grad_v.detach().to(cdt).contiguous().view(-1)
     gx, *bufs = cpu_build.load().backward(
         grad_out.detach().to(cdt).contiguous(),
         gv,
-        xc,
-        _flat(k, cdt),
-        _flat(vth, cdt),
-        _flat(v0, cdt),
+        x.detach().to(cdt).contiguous(),
+        kf,
+        vf,
+        uf,
         lay.rows,
         lay.cols,
         lay.period,
         list(lay.modes),
-        _SURROGATE_CODES[surrogate],
+        SURROGATE_CODES[surrogate],
         decay_input,
         reset == "soft",
         detach_reset,
         need_gx,
         need_gv0,
     )
-    gk, gvth = (
-        reduce_grad(b, m, lay, p.shape).to(p.dtype)
-        for b, m, p in zip(bufs[:2], lay.modes[:2], (k, vth), strict=True)
-    )
-    gv0 = reduce_grad(bufs[2], lay.modes[2], lay, v0.shape).to(v0.dtype) if need_gv0 else None
-    return gx.to(x.dtype), gk, gvth, torch.zeros_like(v0) if gv0 is None else gv0
+    gk, gvth, gv0 = param_grads(bufs, lay, (k, vth, v0), (True, True, need_gv0))
+    return gx.to(x.dtype), gk, gvth, gv0

@@ -42,7 +42,7 @@ import torch
 from ..functional.lif import LIFSequence, check_reset
 from ..functional.surrogate import check_surrogate
 from . import ops
-from .layout import as_kernel_param, check_broadcastable, compact, plan_layout
+from .layout import as_kernel_param, check_broadcastable, compact, compute_dtype, plan_layout
 
 _DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -76,7 +76,7 @@ def lif_fused(
         raise TypeError(f"lif_fused expects a float16/bfloat16/float32/float64 tensor, got {got}")
     if x.dim() < 1 or x.shape[0] == 0:
         raise ValueError(f"expected a time-major tensor [T, ...] with T >= 1, got {tuple(x.shape)}")
-    cdt = torch.float64 if x.dtype == torch.float64 else torch.float32
+    cdt = compute_dtype(x.dtype)
     step = tuple(x.shape[1:])
     tau_t = _as_tensor("tau", tau, x)
     vth_t = _as_tensor("threshold", threshold, x)

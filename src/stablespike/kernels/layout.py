@@ -38,6 +38,14 @@ import torch
 SCALAR, ROW, COL, FULL = 0, 1, 2, 3
 """Modes in which a kernel reads one constant (see the module docs)."""
 
+SURROGATE_CODES = {"trsg": 0, "as": 1, "rs": 2}
+"""The kernels' integer code of each surrogate name."""
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """``float64`` for ``float64`` inputs, else ``float32`` (half precisions are upcast)."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
 
 class Layout(NamedTuple):
     """The ``[R, L]`` view of one step and the read mode of each constant."""
@@ -135,6 +143,27 @@ def as_kernel_param(q: torch.Tensor, mode: int, step_shape: Sequence[int]) -> to
     if mode == FULL and tuple(q.shape) != tuple(step_shape):
         return q.expand(tuple(step_shape)).contiguous()
     return q
+
+
+def kernel_params(
+    step_shape: Sequence[int], params: Sequence[torch.Tensor], dtype: torch.dtype
+) -> tuple[Layout, list[torch.Tensor]]:
+    """The layout of compacted constants and their values as flat contiguous ``dtype`` tensors."""
+    layout = plan_layout(step_shape, [p.shape for p in params])
+    return layout, [p.detach().to(dtype).contiguous().view(-1) for p in params]
+
+
+def param_grads(
+    buffers: Sequence[torch.Tensor],
+    layout: Layout,
+    params: Sequence[torch.Tensor],
+    need: Sequence[bool],
+) -> list[torch.Tensor]:
+    """Each constant's gradient from a kernel's buffer (zeros where ``need`` is false)."""
+    return [
+        reduce_grad(b, m, layout, p.shape).to(p.dtype) if wanted else torch.zeros_like(p)
+        for b, m, p, wanted in zip(buffers, layout.modes, params, need, strict=True)
+    ]
 
 
 def reduce_grad(g: torch.Tensor, mode: int, layout: Layout, shape: Sequence[int]) -> torch.Tensor:

@@ -1,0 +1,44 @@
+"""The Triton kernels' logic on the CPU, through Triton's interpreter (``TRITON_INTERPRET=1``).
+
+Runs only where the ``triton`` package is installed (it is not a dependency of stablespike); in
+a subprocess, because the interpreter is chosen when the kernels are defined.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("triton")
+
+SCRIPT = """
+import sys
+from hypothesis import HealthCheck, given, settings
+from kernel_cases import cases, check_parity
+from stablespike.kernels import cpu, triton_lif
+from stablespike.kernels.fused import lif_fused
+
+cpu.forward, cpu.backward = triton_lif.forward, triton_lif.backward  # CPU tensors -> Triton
+
+@settings(max_examples=int(sys.argv[1]), deadline=None, suppress_health_check=list(HealthCheck))
+@given(case=cases())
+def test(case):
+    check_parity(lif_fused, case)
+
+test()
+print("interpreter parity ok")
+"""
+
+
+def test_triton_kernels_match_reference_in_the_interpreter() -> None:
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), env.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, "60"], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "interpreter parity ok" in proc.stdout
