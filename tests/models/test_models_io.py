@@ -2,8 +2,9 @@
 
 import pytest
 import torch
+from torch import nn
 
-from stablespike.models import available_models, set_timesteps, time_mean_logits
+from stablespike.models import InputStem, available_models, set_timesteps, time_mean_logits
 
 
 @pytest.mark.parametrize("name", available_models())
@@ -30,8 +31,21 @@ def test_static_stem_runs_once_then_repeats(small_model):
     net.stem.conv.register_forward_hook(lambda m, i, o: calls.append(tuple(i[0].shape)))
     stem_out = net.stem(x)
     assert calls == [(3, 1, 28, 28)]
-    assert stem_out.shape == (4, 3, 32, 28, 28)
+    assert stem_out.shape[:2] == (4, 3)
     assert all(torch.equal(stem_out[t], stem_out[0]) for t in range(4))
+
+
+def test_stem_pooling_runs_before_the_repeat_and_per_frame():
+    torch.manual_seed(0)
+    stem = InputStem(2, 4, timesteps=3, pool=2).eval()
+    x = torch.randn(5, 2, 8, 8)
+    expected = nn.functional.avg_pool2d(stem.bn(stem.conv(x)), 2)
+    static = stem(x)
+    assert static.shape == (3, 5, 4, 4, 4)
+    torch.testing.assert_close(static[2], expected)
+    torch.testing.assert_close(stem(x.unsqueeze(0).expand(2, *x.shape))[1], expected)
+    with pytest.raises(ValueError, match="stem pool must be a positive int"):
+        InputStem(2, 4, timesteps=3, pool=0)
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,10 @@
 
 Every model maps static images ``[B, C, H, W]`` (the stem's output is repeated ``timesteps``
 times) or event sequences ``[T, B, C, H, W]`` to per-timestep logits ``[T, B, num_classes]``;
-the trainer averages them over time (:func:`time_mean_logits`).
+the trainer averages them over time (:func:`time_mean_logits`). Every model is conv -> BN -> TrLIF
+throughout (BN over time and batch jointly, tdBN style), with a non-spiking conv + BN stem
+(:class:`InputStem`) and a non-spiking FC head; ``nn.Dropout`` before an FC layer draws an
+independent mask per timestep.
 
 Example:
     >>> import torch

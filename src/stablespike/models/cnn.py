@@ -9,7 +9,8 @@ A layout like ``"64C3-AP2-128C3-128C3-AP2-256C3-256C3-AP2-1024FC"`` reads:
   like the convs; our choice, method.md does not say) + LIF.
 
 The non-spiking head (dropout, then FC to ``num_classes``) is always appended, so it is not part
-of the layout. Convolutions come before FC layers; the flattened feature size follows from
+of the layout. ``stem_pool=k`` average-pools the non-spiking stem output before its LIF (see
+:class:`~stablespike.models.stem.InputStem`). Convolutions come before FC layers; the flattened feature size follows from
 ``input_size`` (square inputs).
 
 Example:
@@ -31,6 +32,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from .checks import positive_int
 from .layers import SeqConvBN, SeqLinearBN, TimeFolded
 from .neuron import NeuronFactory
 from .registry import register_model
@@ -91,14 +93,21 @@ class SpikingCNN(nn.Module):
         dropout: float,
         layout: str,
         input_size: int,
+        stem_pool: int = 1,
     ) -> None:
         super().__init__()
+        positive_int("input_size", input_size)
         stem, *rest = parse_layout(layout)
         self.stem = InputStem(
-            in_channels, stem.size, stem.kernel, timesteps=timesteps, input_size=input_size
+            in_channels,
+            stem.size,
+            stem.kernel,
+            timesteps=timesteps,
+            input_size=input_size,
+            pool=stem_pool,
         )
         self.stem_lif = neuron(stem.size)
-        channels, size = stem.size, input_size
+        channels, size = stem.size, input_size // stem_pool
         features: list[nn.Module] = []
         classifier: list[nn.Module] = []
         width = 0

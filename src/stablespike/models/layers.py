@@ -47,12 +47,12 @@ class SeqConvBN(nn.Module):
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=False)
         self.bn = nn.BatchNorm2d(out_channels)
 
-    def conv_bn(self, x: torch.Tensor) -> torch.Tensor:
+    def frames(self, x: torch.Tensor) -> torch.Tensor:
         """Conv + BN on a batch of single frames ``[N, C, H, W]``."""
         return self.bn(self.conv(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return time_folded(self.conv_bn, x)
+        return time_folded(self.frames, x)
 
 
 class SeqLinearBN(nn.Module):
@@ -67,12 +67,12 @@ class SeqLinearBN(nn.Module):
         self.fc = nn.Linear(in_features, out_features, bias=False)
         self.bn = nn.BatchNorm1d(out_features)
 
-    def fc_bn(self, x: torch.Tensor) -> torch.Tensor:
+    def frames(self, x: torch.Tensor) -> torch.Tensor:
         """Linear + BN on a batch of single steps ``[N, F]``."""
         return self.bn(self.fc(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return time_folded(self.fc_bn, x)
+        return time_folded(self.frames, x)
 
 
 class TimeFolded(nn.Module):

@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import copy
 import inspect
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from torch import nn
 
+from .checks import positive_int, probability
 from .init import init_weights
 from .neuron import NeuronFactory
-from .stem import check_timesteps
 
 Builder = Callable[..., nn.Module]
 B = TypeVar("B", bound=Builder)
@@ -65,7 +64,7 @@ def register_model(name: str, *, default_dropout: float = 0.0) -> Callable[[B], 
 
     ``default_dropout`` is the dropout ``p`` used when :func:`build_model` gets ``dropout=None``.
     """
-    _check_dropout(default_dropout)
+    probability("default_dropout", default_dropout)
 
     def decorator(builder: B) -> B:
         if name in _MODELS:
@@ -102,10 +101,10 @@ def build_model(
     default; ``options`` are the builder's own keyword arguments (e.g. ``input_size``).
     """
     entry = _lookup(name)
-    _positive_int("num_classes", num_classes)
-    _positive_int("in_channels", in_channels)
-    check_timesteps(timesteps)
-    p = entry.default_dropout if dropout is None else _check_dropout(dropout)
+    positive_int("num_classes", num_classes)
+    positive_int("in_channels", in_channels)
+    positive_int("timesteps", timesteps)
+    p = entry.default_dropout if dropout is None else probability("dropout", dropout)
     _check_options(name, entry.builder, options)
     neuron = NeuronFactory(neuron_kwargs)
     model = entry.builder(
@@ -143,20 +142,6 @@ def _lookup(name: str) -> _Entry:
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(available_models())}")
     return _MODELS[name]
-
-
-def _positive_int(what: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{what} must be a positive int, got {value!r}")
-    return value
-
-
-def _check_dropout(p: Any) -> float:
-    if isinstance(p, bool) or not isinstance(p, int | float) or not (0.0 <= p < 1.0):
-        raise ValueError(f"dropout must be a probability in [0, 1), got {p!r}")
-    if math.isnan(p):
-        raise ValueError("dropout must not be NaN")
-    return float(p)
 
 
 def _check_options(name: str, builder: Builder, options: Mapping[str, Any]) -> None:

@@ -1,6 +1,6 @@
 """The non-spiking input stem: the one place where static and event inputs are told apart.
 
-``InputStem`` is conv + BN (method.md 4). It accepts
+``InputStem`` is conv + BN (method.md 4), optionally followed by average pooling. It accepts
 
 * static images ``[B, C, H, W]``: conv + BN run once and the result is repeated ``timesteps``
   times, giving ``[timesteps, B, C', H', W']``;
@@ -25,20 +25,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .checks import positive_int
 from .layers import SeqConvBN
-
-
-def check_timesteps(timesteps: int) -> int:
-    """Return ``timesteps`` if it is a positive int, else raise ``ValueError``."""
-    if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
-        raise ValueError(f"timesteps must be a positive int, got {timesteps!r}")
-    return timesteps
 
 
 class InputStem(SeqConvBN):
     """Conv (no bias) + BN applied to static images (then repeated) or to event sequences.
 
-    ``input_size``, if given, is the required (square) spatial size of the input.
+    ``input_size``, if given, is the required (square) spatial size of the input. ``pool > 1``
+    average-pools the (non-spiking) stem output ``pool x pool`` before it is repeated: for a
+    static image that pooling runs once instead of on every timestep.
     """
 
     _fx_leaf = True
@@ -53,12 +49,26 @@ class InputStem(SeqConvBN):
         *,
         timesteps: int,
         input_size: int | None = None,
+        pool: int = 1,
     ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding)
-        self.timesteps = check_timesteps(timesteps)
-        self.input_size = input_size
+        self.timesteps = positive_int("timesteps", timesteps)
+        self.input_size = None if input_size is None else positive_int("input_size", input_size)
+        positive_int("stem pool", pool)
+        self.pool: nn.Module = nn.AvgPool2d(pool) if pool > 1 else nn.Identity()
+
+    def frames(self, x: torch.Tensor) -> torch.Tensor:
+        """Conv + BN (+ average pooling) on a batch of single frames ``[N, C, H, W]``."""
+        return self.pool(super().frames(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input(x)
+        if x.dim() == 5:
+            return super().forward(x)
+        y = self.frames(x)
+        return y.unsqueeze(0).repeat(self.timesteps, *([1] * y.dim()))
+
+    def _check_input(self, x: torch.Tensor) -> None:
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
             raise TypeError(f"model input must be a floating-point tensor, got {_describe(x)}")
         if x.dim() not in (4, 5):
@@ -78,14 +88,12 @@ class InputStem(SeqConvBN):
                 f"model expects {size}x{size} inputs (built with input_size={size}), "
                 f"got shape {tuple(x.shape)}"
             )
-        if x.dim() == 5:
-            return super().forward(x)
-        y = self.conv_bn(x)
-        return y.unsqueeze(0).repeat(self.timesteps, *([1] * y.dim()))
 
     def extra_repr(self) -> str:
-        size = "" if self.input_size is None else f", input_size={self.input_size}"
-        return f"timesteps={self.timesteps}{size}"
+        parts = [f"timesteps={self.timesteps}"]
+        if self.input_size is not None:
+            parts.append(f"input_size={self.input_size}")
+        return ", ".join(parts)
 
 
 def _describe(x: object) -> str:
@@ -99,7 +107,7 @@ def set_timesteps(model: nn.Module, timesteps: int) -> None:
 
     Updates every :class:`InputStem` in ``model`` and ``model.config["timesteps"]`` if present.
     """
-    check_timesteps(timesteps)
+    positive_int("timesteps", timesteps)
     stems = [m for m in model.modules() if isinstance(m, InputStem)]
     if not stems:
         raise ValueError(f"{type(model).__name__} has no InputStem whose timesteps could be set")
