@@ -36,7 +36,7 @@ _ARCH_FLAGS = {
     "AVX512": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma"],
     "AVX2": ["-mavx2", "-mfma"],
 }
-_BASE_FLAGS = ["-O3", "-ffp-contract=off", "-fopenmp"]
+_BASE_FLAGS = ["-O3", "-ffp-contract=off", "-fno-trapping-math", "-fopenmp"]
 
 _loaded = False
 _info: dict[str, Any] = {}

@@ -1,7 +1,9 @@
 """The CUDA implementation of the fused ops: two Triton kernels (imported on first CUDA use only).
 
 Each program owns ``BLOCK`` neurons for all ``T`` steps (one step of the input is the ``[R, L]``
-matrix of :mod:`.layout`; constants are read per mode). Loads and stores are in the input's
+matrix of :mod:`.layout`; constants are read per mode). Only the surrogate, the compute dtype and
+the tile sizes are compile-time constants; the other options are uniform run-time branches, so a
+handful of compilations cover every configuration. Loads and stores are in the input's
 dtype, arithmetic in ``float32`` (``float64`` for ``float64`` inputs), compiled without fused
 multiply-add (``enable_fp_fusion=False``) and with IEEE division (``tl.div_rn``), so the
 forward repeats the reference's roundings and spikes match it exactly.
@@ -39,7 +41,7 @@ _TL_DTYPES = {torch.float32: tl.float32, torch.float64: tl.float64}
 
 
 @triton.jit
-def _param(ptr, offs, mask, L, P, MODE: tl.constexpr, CDT: tl.constexpr):
+def _param(ptr, offs, mask, L, P, MODE, CDT: tl.constexpr):
     """Load one constant for the neurons ``offs`` (modes of :mod:`.layout`)."""
     if MODE == 0:
         idx = offs * 0
@@ -61,12 +63,13 @@ def _divide(a, b, F64: tl.constexpr):
         return tl.div_rn(a, b)
 
 
-@triton.jit
+_RUNTIME_FWD = ["T", "N", "L", "P", "MODE_K", "MODE_V", "MODE_U", "SCALE", "DECAY", "SOFT"]
+
+
+@triton.jit(do_not_specialize=_RUNTIME_FWD)
 def _lif_fwd_kernel(
     x_ptr, k_ptr, vth_ptr, v0_ptr, out_ptr, vlast_ptr, fired_ptr,
-    T, N, L, P,
-    MODE_K: tl.constexpr, MODE_V: tl.constexpr, MODE_U: tl.constexpr,
-    SCALE: tl.constexpr, DECAY: tl.constexpr, SOFT: tl.constexpr,
+    T, N, L, P, MODE_K, MODE_V, MODE_U, SCALE, DECAY, SOFT,
     CDT: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
     pid = tl.program_id(0)
@@ -95,11 +98,11 @@ def _lif_fwd_kernel(
             u = h * (1.0 - s)
         fired = tl.maximum(fired, s)
     tl.store(vlast_ptr + offs, u.to(vlast_ptr.dtype.element_ty), mask=mask)
-    tl.store(fired_ptr + offs, (fired != 0.0).to(tl.int8), mask=mask)
+    tl.store(fired_ptr + offs, (fired != 0.0).to(fired_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
-def _store_grad(ptr, acc, offs, mask, MODE: tl.constexpr):
+def _store_grad(ptr, acc, offs, mask, MODE):
     """Per-program sum (per-layer constant) or one value per neuron."""
     if MODE == 0:
         tl.store(ptr + tl.program_id(0), tl.sum(tl.where(mask, acc, 0.0), axis=0))
@@ -107,20 +110,25 @@ def _store_grad(ptr, acc, offs, mask, MODE: tl.constexpr):
         tl.store(ptr + offs, acc, mask=mask)
 
 
-@triton.jit
+_RUNTIME_BWD = [
+    "T", "N", "L", "P", "MODE_K", "MODE_V", "MODE_U",
+    "DECAY", "SOFT", "DETACH", "HAS_GV", "NEED_GX", "NEED_GU",
+]  # fmt: skip
+
+
+@triton.jit(do_not_specialize=_RUNTIME_BWD)
 def _lif_bwd_kernel(
     go_ptr, gv_ptr, x_ptr, k_ptr, vth_ptr, v0_ptr, gx_ptr, gk_ptr, gvth_ptr, gu_ptr,
-    T, N, L, P,
-    MODE_K: tl.constexpr, MODE_V: tl.constexpr, MODE_U: tl.constexpr,
-    SURR: tl.constexpr, DECAY: tl.constexpr, SOFT: tl.constexpr, DETACH: tl.constexpr,
-    HAS_GV: tl.constexpr, NEED_GX: tl.constexpr, NEED_GU: tl.constexpr,
-    CDT: tl.constexpr, F64: tl.constexpr, T_PAD: tl.constexpr, BLOCK: tl.constexpr,
+    T, N, L, P, MODE_K, MODE_V, MODE_U, DECAY, SOFT, DETACH, HAS_GV, NEED_GX, NEED_GU,
+    SURR: tl.constexpr, CDT: tl.constexpr, F64: tl.constexpr,
+    T_PAD: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
     pid = tl.program_id(0)
     offs = pid * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
     k = _param(k_ptr, offs, mask, L, P, MODE_K, CDT)
     th = _param(vth_ptr, offs, mask, L, P, MODE_V, CDT)
+    inv_th = _divide(tl.full([BLOCK], 1.0, CDT), th, F64)
     u = _param(v0_ptr, offs, mask, L, P, MODE_U, CDT)
     rows = tl.arange(0, T_PAD)[:, None]
     h_tile = tl.zeros([T_PAD, BLOCK], dtype=CDT)
@@ -155,41 +163,43 @@ def _lif_bwd_kernel(
         d = tl.sum(tl.where(rows == t, d_tile, 0.0), axis=0)
         g = tl.load(go_ptr + base + offs, mask=mask, other=0.0).to(CDT)
         s = (h >= th).to(CDT)
+        # dO/dH, dO/dVthr; Vthr dS/dH, Vthr dS/dVthr, H dS/dH, H dS/dVthr of the reset's spike
         if SURR == 1:  # AS-SG
             xa = h - th
             w = ((xa > -0.5) & (xa < 0.5)).to(CDT)
             do_dh = w
             do_dv = -w
-            ds_dh = w
-            ds_dv = -w
+            t_ds_dh = th * w
+            t_ds_dv = -th * w
+            h_ds_dh = h * w
+            h_ds_dv = -h * w
         else:
             r = _divide(h, th, F64)
             w = ((r > 0.5) & (r < 1.5)).to(CDT)
-            r_th = _divide(r, th, F64)
-            if SURR == 0:  # TrSG: O = Vthr * S, S = O / Vthr
+            if SURR == 0:  # TrSG: O = Vthr * S
                 do_dh = w
                 do_dv = s - r * w
-                ds_dh = _divide(w, th, F64)
-                ds_dv = -r_th * w
-            else:  # RS-SG
-                do_dh = _divide(w, th, F64)
-                do_dv = -r_th * w
-                ds_dh = do_dh
-                ds_dv = do_dv
+            else:  # RS-SG: O = S, dS/dH = w / Vthr, dS/dVthr = -(r / Vthr) w
+                do_dh = w * inv_th
+                do_dv = -(r * inv_th) * w
+            t_ds_dh = w
+            t_ds_dv = -r * w
+            h_ds_dh = r * w
+            h_ds_dv = -(r * r) * w
         if SOFT:
             if DETACH:
                 du_dh = tl.full([BLOCK], 1.0, CDT)
                 du_dv = -s
             else:
-                du_dh = 1.0 - th * ds_dh
-                du_dv = -s - th * ds_dv
+                du_dh = 1.0 - t_ds_dh
+                du_dv = -s - t_ds_dv
         else:
             if DETACH:
                 du_dh = 1.0 - s
                 du_dv = tl.zeros([BLOCK], dtype=CDT)
             else:
-                du_dh = (1.0 - s) - h * ds_dh
-                du_dv = -h * ds_dv
+                du_dh = (1.0 - s) - h_ds_dh
+                du_dv = -h_ds_dv
         g_h = g * do_dh + a * du_dh
         acc_v += g * do_dv + a * du_dv
         acc_k += g_h * d
@@ -215,6 +225,11 @@ def _check(x: torch.Tensor) -> None:
     # Triton's interpreter (TRITON_INTERPRET=1) runs the kernels on CPU tensors, for testing
     if x.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
         raise ValueError(f"the Triton LIF kernels need CUDA tensors, got device {x.device}")
+    if x[0].numel() >= 2**31:
+        raise ValueError(
+            f"the Triton LIF kernels index one step with 32-bit offsets; got {x[0].numel()} "
+            "neurons per step (split the batch)"
+        )
 
 
 def forward(
@@ -240,7 +255,7 @@ def forward(
         _lif_fwd_kernel[grid](
             xc, kf, vf, uf, out, v_last, fired,
             T, n, lay.cols, lay.period,
-            *lay.modes, surrogate == "trsg", bool(decay_input), reset == "soft",
+            *lay.modes, int(surrogate == "trsg"), int(decay_input), int(reset == "soft"),
             _TL_DTYPES[cdt], _FWD_BLOCK,
             num_warps=4, enable_fp_fusion=False,
         )  # fmt: skip
@@ -281,11 +296,11 @@ def backward(
     if n > 0:
         _lif_bwd_kernel[(programs,)](
             go, xc if gv is None else gv, xc, kf, vf, uf, gx if need_gx else xc, *bufs,
-            T, n, lay.cols, lay.period,
-            *lay.modes, SURROGATE_CODES[surrogate], bool(decay_input), reset == "soft",
-            bool(detach_reset), gv is not None, bool(need_gx), bool(need_gv0),
-            _TL_DTYPES[cdt], cdt == torch.float64, t_pad, block,
-            num_warps=4, enable_fp_fusion=False,
+            T, n, lay.cols, lay.period, *lay.modes,
+            int(decay_input), int(reset == "soft"), int(detach_reset),
+            int(gv is not None), int(need_gx), int(need_gv0),
+            SURROGATE_CODES[surrogate], _TL_DTYPES[cdt], cdt == torch.float64, t_pad, block,
+            num_warps=max(1, min(4, block // 32)), enable_fp_fusion=False,
         )  # fmt: skip
     gk, gvth, gv0 = param_grads(bufs, lay, (k, vth, v0), (True, True, need_gv0))
     return gx, gk, gvth, gv0

@@ -96,7 +96,7 @@ void forward_item(const S* __restrict__ x, S* __restrict__ out, S* __restrict__ 
       } else {
         ub[j] = h * (S(1) - s);
       }
-      fb[j] = std::max(fb[j], s);
+      fb[j] += s;  // spike count; fired = count != 0
     }
   }
   for (int64_t j = 0; j < len; ++j) {
@@ -134,7 +134,8 @@ struct BwdOut {
 template <typename S, int SURR, bool DECAY, bool SOFT, bool DETACH>
 void backward_item(const S* __restrict__ x, const S* __restrict__ go, const S* __restrict__ gv,
                    S* __restrict__ gx, const Grid& g, const Item& it, const S* __restrict__ kb,
-                   const S* __restrict__ vb, S* __restrict__ a, S* __restrict__ H,
+                   const S* __restrict__ vb, const S* __restrict__ ib, S* __restrict__ a,
+                   S* __restrict__ H,
                    S* __restrict__ D, S* __restrict__ acck, S* __restrict__ accv,
                    S* __restrict__ sink) {
   const int64_t len = it.len;
@@ -186,44 +187,47 @@ void backward_item(const S* __restrict__ x, const S* __restrict__ go, const S* _
       const S gO = got[j];
       const S aj = a[j];
       const S s = static_cast<S>(h >= th);
-      // d O / d H and d O / d Vthr of the output; d S / d H and d S / d Vthr of the spike
-      S dOdH, dOdV, dSdH, dSdV;
+      // dO/dH and dO/dVthr of the output; Vthr dS/dH, Vthr dS/dVthr, H dS/dH and H dS/dVthr of
+      // the spike S in the reset (with r = H / Vthr these need no further division)
+      S dOdH, dOdV, tdSdH, tdSdV, hdSdH, hdSdV;
       if constexpr (SURR == AS) {
         const S xa = h - th;
         const S w = static_cast<S>((xa > S(-0.5)) & (xa < S(0.5)));
         dOdH = w;
         dOdV = -w;
-        dSdH = w;
-        dSdV = -w;
+        tdSdH = th * w;
+        tdSdV = -th * w;
+        hdSdH = h * w;
+        hdSdV = -h * w;
       } else {
         const S r = h / th;
         const S w = static_cast<S>((r > S(0.5)) & (r < S(1.5)));
-        if constexpr (SURR == TRSG) {
+        if constexpr (SURR == TRSG) {  // O = Vthr S
           dOdH = w;
           dOdV = s - r * w;
-          dSdH = w / th;
-          dSdV = -(r / th) * w;
-        } else {
-          dOdH = w / th;
-          dOdV = -(r / th) * w;
-          dSdH = dOdH;
-          dSdV = dOdV;
+        } else {  // RS: O = S, dS/dH = w / Vthr, dS/dVthr = -(r / Vthr) w
+          dOdH = w * ib[j];
+          dOdV = -(r * ib[j]) * w;
         }
+        tdSdH = w;
+        tdSdV = -r * w;
+        hdSdH = r * w;
+        hdSdV = -(r * r) * w;
       }
-      // d U / d H and d U / d Vthr of the reset
+      // dU/dH and dU/dVthr of the reset
       S dUdH, dUdV;
       if constexpr (SOFT && DETACH) {
         dUdH = S(1);
         dUdV = -s;
       } else if constexpr (SOFT) {
-        dUdH = S(1) - th * dSdH;
-        dUdV = -s - th * dSdV;
+        dUdH = S(1) - tdSdH;
+        dUdV = -s - tdSdV;
       } else if constexpr (DETACH) {
         dUdH = S(1) - s;
         dUdV = S(0);
       } else {
-        dUdH = (S(1) - s) - h * dSdH;
-        dUdV = -h * dSdV;
+        dUdH = (S(1) - s) - hdSdH;
+        dUdV = -hdSdV;
       }
       const S gH = gO * dOdH + aj * dUdH;
       accv[j] += gO * dOdV + aj * dUdV;
@@ -239,6 +243,7 @@ inline void store_grad(const S* acc, int64_t mode, const Grid& g, const Item& it
                        double* part, S* neuron) {
   if (mode == SCALAR || mode == ROW) {
     double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
     for (int64_t j = 0; j < it.len; ++j) sum += static_cast<double>(acc[j]);
     part[i] = sum;
   } else if (neuron != nullptr) {
@@ -250,10 +255,11 @@ template <typename S, int SURR, bool DECAY, bool SOFT, bool DETACH>
 void backward_all(const S* x, const S* go, const S* gv, const S* k, const S* vth, const S* v0,
                   const int64_t* modes, S* gx, const BwdOut& o, const Grid& g) {
   at::parallel_for(0, g.rows * g.nchunks, grain_for(g), [&](int64_t begin, int64_t end) {
-    std::vector<S> buf((6 + 2 * g.T) * CHUNK);
+    std::vector<S> buf((7 + 2 * g.T) * CHUNK);
     S* kb = buf.data();
     S* vb = kb + CHUNK;
-    S* a = vb + CHUNK;
+    S* ib = vb + CHUNK;
+    S* a = ib + CHUNK;
     S* acck = a + CHUNK;
     S* accv = acck + CHUNK;
     S* H = accv + CHUNK;
@@ -263,9 +269,10 @@ void backward_all(const S* x, const S* go, const S* gv, const S* k, const S* vth
       const Item it = item_at(g, i);
       fill_param(kb, k, modes[0], g, it);
       fill_param(vb, vth, modes[1], g, it);
+      for (int64_t j = 0; j < it.len; ++j) ib[j] = S(1) / vb[j];
       fill_param(a, v0, modes[2], g, it);
-      backward_item<S, SURR, DECAY, SOFT, DETACH>(x, go, gv, gx, g, it, kb, vb, a, H, D, acck,
-                                                  accv, sink);
+      backward_item<S, SURR, DECAY, SOFT, DETACH>(x, go, gv, gx, g, it, kb, vb, ib, a, H, D,
+                                                  acck, accv, sink);
       store_grad(acck, modes[0], g, it, i, o.part[0], static_cast<S*>(o.neuron[0]));
       store_grad(accv, modes[1], g, it, i, o.part[1], static_cast<S*>(o.neuron[1]));
       store_grad(a, modes[2], g, it, i, o.part[2], static_cast<S*>(o.neuron[2]));

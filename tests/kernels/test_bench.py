@@ -1,0 +1,53 @@
+"""``stablespike bench`` and its measuring tools run end to end (tiny sizes, no timing claims)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from stablespike.kernels import bench
+from stablespike.kernels.bench_impls import Unavailable, make_layer, swap_neurons
+from stablespike.kernels.benchtools import copy_bandwidth, median_times, peak_bytes, saved_bytes
+
+
+def test_tools_measure_what_they_claim() -> None:
+    x = torch.randn(256, 256, requires_grad=True)
+    assert saved_bytes(lambda: (x * x).sum()) == x.numel() * 4
+    assert peak_bytes(lambda: torch.ones(1024, 1024) * 2) >= 2 * 1024 * 1024 * 4
+    assert copy_bandwidth(1 << 20) > 0
+    (t,) = median_times([lambda: x.sum()], repeats=3)
+    assert t > 0
+    with pytest.raises(ValueError, match="repeats"):
+        median_times([lambda: None], repeats=0)
+
+
+def test_layers_and_swapping() -> None:
+    x = torch.randn(3, 2, 4, 5, 5)
+    for name in ("fused", "reference"):
+        assert make_layer(name)(x).shape == x.shape
+    with pytest.raises(ValueError, match="unknown implementation"):
+        make_layer("nope")
+    net = torch.nn.Sequential(make_layer("reference"))
+    try:
+        swap_neurons(net, "spikingjelly")
+    except Unavailable as err:
+        assert "not installed" in str(err)
+    else:
+        assert net(x).shape == x.shape
+
+
+def test_bench_prints_tables_and_writes_json(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "bench.jsonl"
+    argv = ["--what", "layer", "--what", "kernel", "--what", "network", "--shape", "2,2,4,6,6",
+            "--impl", "fused", "--impl", "reference", "--repeats", "1", "--net-repeats", "1",
+            "--batch", "1", "--timesteps", "1", "--malloc", "default", "--json", str(out)]  # fmt: skip
+    assert bench.main(argv) == 0
+    text = capsys.readouterr().out
+    assert "fused ops alone" in text and "ResNet-19 training step" in text
+    result = json.loads(out.read_text().splitlines()[-1])
+    impls = [r["impl"] for r in result["layer"][0]["rows"]]
+    assert impls == ["fused", "reference"]
+    assert {r["impl"] for r in result["network"]} == {"fused", "reference"}
