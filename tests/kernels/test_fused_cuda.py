@@ -21,7 +21,7 @@ pytestmark = [
 ]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=cases())
 def test_cuda_fused_matches_reference(case: Case) -> None:
     check_parity(lif_fused, case, device="cuda")
