@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from stablespike.models import SeqConvBN, TimeFolded, parse_layout
+from stablespike.models import SeqConvBN, TimeFolded, build_model, parse_layout
 
 
 def test_seq_conv_bn_normalises_over_time_and_batch_jointly():
@@ -62,3 +62,10 @@ def test_parse_layout_reads_the_paper_notation():
 def test_parse_layout_rejects_bad_layouts(layout, message):
     with pytest.raises(ValueError, match=message):
         parse_layout(layout)
+
+
+def test_spiking_cnn_rejects_layouts_that_pool_too_far():
+    with pytest.raises(ValueError, match="pools a 1x1 map with window 2"):
+        build_model("fmnist-cnn", num_classes=10, in_channels=1, input_size=3)
+    with pytest.raises(ValueError, match="pools a 28x28 map with window 32"):
+        build_model("fmnist-cnn", num_classes=10, in_channels=1, stem_pool=32)

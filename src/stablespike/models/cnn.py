@@ -57,6 +57,8 @@ def parse_layout(layout: str) -> list[Layer]:
         >>> parse_layout("32C3-AP2-128FC")
         [Layer(kind='conv', size=32, kernel=3), Layer(kind='AP', size=2, kernel=0), Layer(kind='fc', size=128, kernel=0)]
     """
+    if not isinstance(layout, str):
+        raise TypeError(f"layout must be a string like '32C3-AP2-128FC', got {layout!r}")
     layers: list[Layer] = []
     for token in layout.split("-"):
         m = _TOKEN.match(token.strip())
@@ -78,6 +80,12 @@ def parse_layout(layout: str) -> list[Layer]:
     if layers[0].kind != "conv":
         raise ValueError(f"layout {layout!r} must start with a conv layer (the stem)")
     return layers
+
+
+def _pooled(size: int, window: int, layout: str) -> int:
+    if size // window < 1:
+        raise ValueError(f"layout {layout!r} pools a {size}x{size} map with window {window}")
+    return size // window
 
 
 class SpikingCNN(nn.Module):
@@ -107,7 +115,7 @@ class SpikingCNN(nn.Module):
             pool=stem_pool,
         )
         self.stem_lif = neuron(stem.size)
-        channels, size = stem.size, input_size // stem_pool
+        channels, size = stem.size, _pooled(input_size, stem_pool, layout)
         features: list[nn.Module] = []
         classifier: list[nn.Module] = []
         width = 0
@@ -117,11 +125,7 @@ class SpikingCNN(nn.Module):
                 channels = layer.size
             elif layer.kind in _POOLS:
                 features.append(TimeFolded(_POOLS[layer.kind](layer.size)))
-                size //= layer.size
-                if size < 1:
-                    raise ValueError(
-                        f"layout {layout!r} pools an input of size {input_size} down to nothing"
-                    )
+                size = _pooled(size, layer.size, layout)
             else:
                 width = width or channels * size * size
                 classifier += [
