@@ -34,6 +34,8 @@ def test_settings_are_pinned(tmp_path) -> None:
     pin_settings(tmp_path, GridSettings())  # same size: fine
     with pytest.raises(ValueError, match="epochs: saved 1 vs now 3"):
         pin_settings(tmp_path, GridSettings(epochs=3))
+    with pytest.raises(ValueError, match="model architecture"):
+        pin_settings(tmp_path, GridSettings(), "123-abc")
     assert json.loads((tmp_path / "grid.json").read_text())["train_subset"] == 2000
     with pytest.raises(ValueError, match="batch_size"):
         GridSettings(train_subset=10, batch_size=32).validate()

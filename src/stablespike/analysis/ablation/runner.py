@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .grid import Cell
-from .settings import GridSettings, pin_settings
+from .settings import GridSettings, model_fingerprint, pin_settings
 from .subset import write_fashion_mnist_subset
 
 RESULT_FILE = "cell.json"
@@ -46,6 +46,16 @@ def load_result(out_dir: Path, cell: Cell, seed: int) -> dict[str, Any] | None:
     """The saved result of (cell, seed), or ``None`` when it has not finished."""
     path = cell_dir(out_dir, cell, seed) / RESULT_FILE
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def grid_model_fingerprint(settings: GridSettings) -> str:
+    """:func:`model_fingerprint` of the grid's model as built now (Fashion-MNIST shapes)."""
+    from ...models import build_model
+
+    model = build_model(
+        settings.model, num_classes=10, in_channels=1, timesteps=settings.timesteps, input_size=28
+    )
+    return model_fingerprint(model)
 
 
 def collect_results(
@@ -94,7 +104,13 @@ def train_cell(
         **the_cell.overrides(),
     )
     started = time.perf_counter()
-    result: dict[str, Any] = {"key": the_cell.key(), "cell": cell, "seed": seed, "grid": settings}
+    result: dict[str, Any] = {
+        "key": the_cell.key(),
+        "cell": cell,
+        "seed": seed,
+        "grid": settings,
+        "model_fingerprint": grid_model_fingerprint(grid),
+    }
     try:
         summary = train(cfg, log=lambda _msg: None)
     except NonFiniteError as err:
@@ -140,7 +156,7 @@ def run_grid(
         raise ValueError(f"jobs and threads must be >= 1, got {jobs} and {threads}")
     out = Path(out_dir).resolve()
     settings.validate()
-    pin_settings(out, settings)
+    pin_settings(out, settings, grid_model_fingerprint(settings))
     subset = write_fashion_mnist_subset(
         out / "data" / settings.subset_name(),
         train=settings.train_subset,

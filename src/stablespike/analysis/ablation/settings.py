@@ -1,8 +1,10 @@
 """The size of an ablation grid: what every cell's training run shares.
 
 ``GridSettings`` fixes the model, data subset, epochs, T and batch size. They are saved as
-``OUT/grid.json``; a later ``stablespike ablate`` in the same folder must use the same values
-(finished cells are reused, so mixing sizes would mix results). Seeds, threads and parallel jobs
+``OUT/grid.json`` together with a fingerprint of the model's parameter shapes
+(:func:`model_fingerprint`: a model name can change its architecture between versions); a later
+``stablespike ablate`` in the same folder must use the same values and architecture (finished
+cells are reused, so mixing them would mix results). Seeds, threads and parallel jobs
 are not part of it: adding a seed later just adds runs.
 
 Example:
@@ -16,10 +18,13 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from torch import nn
 
 FASHION_MNIST_TRAIN, FASHION_MNIST_TEST = 60_000, 10_000
 
@@ -77,12 +82,27 @@ class GridSettings:
         return f"fmnist-{self.train_subset}-{self.test_subset}-s{self.subset_seed}.npz"
 
 
-def pin_settings(out_dir: Path, settings: GridSettings) -> None:
-    """Write ``OUT/grid.json``, or check that the saved one matches ``settings``."""
+def model_fingerprint(model: nn.Module) -> str:
+    """``<parameter count>-<hash>`` of the names and shapes of ``model``'s state-dict tensors.
+
+    Example:
+        >>> model_fingerprint(nn.Linear(3, 2))
+        '8-7b973b602e'
+    """
+    shapes = [(k, tuple(v.shape)) for k, v in model.state_dict().items() if hasattr(v, "shape")]
+    digest = hashlib.sha1(repr(shapes).encode()).hexdigest()[:10]
+    return f"{sum(p.numel() for p in model.parameters())}-{digest}"
+
+
+def pin_settings(out_dir: Path, settings: GridSettings, fingerprint: str = "") -> None:
+    """Write ``OUT/grid.json``, or check that the saved one matches ``settings`` and model."""
     path = out_dir / "grid.json"
     if path.exists():
-        saved = GridSettings.from_dict(json.loads(path.read_text()))
-        diff = saved.differences(settings)
+        saved_all = json.loads(path.read_text())
+        saved_print = saved_all.pop("model_fingerprint", "")
+        diff = GridSettings.from_dict(saved_all).differences(settings)
+        if saved_print != fingerprint:
+            diff.append(f"model architecture: saved {saved_print!r} vs now {fingerprint!r}")
         if diff:
             raise ValueError(
                 f"{out_dir} holds a grid of another size ({'; '.join(diff)}); "
@@ -90,4 +110,5 @@ def pin_settings(out_dir: Path, settings: GridSettings) -> None:
             )
         return
     out_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(settings.to_dict(), indent=1) + "\n")
+    data = {**settings.to_dict(), "model_fingerprint": fingerprint}
+    path.write_text(json.dumps(data, indent=1) + "\n")

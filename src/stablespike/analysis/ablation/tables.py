@@ -46,14 +46,15 @@ class Stat:
         var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
         return cls(mean, math.sqrt(var), n, diverged)
 
-    def text(self, digits: int = 2, scale: float = 1.0) -> str:
-        """``mean ± std`` (times ``scale``), ``div (k/N)``, or ``—`` when nothing ran."""
+    def text(self, digits: int = 2, scale: float = 1.0, style: str = "f") -> str:
+        """``mean ± std`` (times ``scale``; ``style`` "f" fixed or "e" scientific), ``div (k/N)``,
+        or ``—`` when nothing ran."""
         total = self.n + self.diverged
         if total == 0:
             return "—"
         if self.n == 0:
             return f"div ({self.diverged}/{total})"
-        body = f"{self.mean * scale:.{digits}f} ± {self.std * scale:.{digits}f}"
+        body = f"{self.mean * scale:.{digits}{style}} ± {self.std * scale:.{digits}{style}}"
         return body + (f" ({self.diverged}/{total} div)" if self.diverged else "")
 
 
@@ -181,7 +182,7 @@ def gradient_table(rows: Sequence[Row], results: Results, threshold: float = 2.0
         body.append(
             [
                 label,
-                stat(results, row, "grad_mean", "abs_str").text(5),
+                stat(results, row, "grad_mean", "abs_str").text(2, style="e"),
                 stat(results, row, "grad_mean", "ratio_ag").text(2, 100),
                 stat(results, row, "grad_mean", "grad_cv").text(3),
                 f"{a:.4f} / {100 * r:.2f}% / {c:.3f}" if threshold == 2.0 else "—",
