@@ -28,7 +28,9 @@ from .neuron import NeuronFactory
 class SpikingProjection(nn.Module):
     """1x1 conv + BN + LIF: the SEW shortcut when the shape changes."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, neuron: NeuronFactory):
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int, neuron: NeuronFactory
+    ) -> None:
         super().__init__()
         self.conv_bn = SeqConvBN(in_channels, out_channels, kernel_size=1, stride=stride)
         self.lif = neuron(out_channels)
@@ -40,7 +42,9 @@ class SpikingProjection(nn.Module):
 class _ResidualBlock(nn.Module):
     """conv-BN-LIF-conv-BN on the main path; subclasses define the shortcut and the merge."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, neuron: NeuronFactory):
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int, neuron: NeuronFactory
+    ) -> None:
         super().__init__()
         self.conv_bn1 = SeqConvBN(in_channels, out_channels, 3, stride)
         self.lif1 = neuron(out_channels)
