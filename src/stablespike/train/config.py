@@ -118,7 +118,7 @@ class TrainConfig:
         choices=("auto", "on", "off"),
     )
     batch_size: int = _opt(
-        128, "global batch size (split evenly across DDP processes)", group="data"
+        64, "global batch size (split evenly across DDP processes)", group="data"
     )
     eval_batch_size: int = _opt(
         500, "evaluation batch size per process", group="data", runtime=True
@@ -178,7 +178,7 @@ class TrainConfig:
     label_smoothing: float = _opt(0.0, "label smoothing of the cross-entropy", group="loss")
     # ------------------------------------------------------------------ optimisation
     optimizer: str = _opt("adamw", "optimizer", group="optim", choices=("sgd", "adamw"))
-    lr: float = _opt(2e-3, "peak learning rate", group="optim")
+    lr: float = _opt(3e-3, "peak learning rate", group="optim")
     momentum: float = _opt(0.9, "SGD momentum (AdamW: beta1)", group="optim")
     weight_decay: float = _opt(1e-2, "weight decay (AdamW: decoupled)", group="optim")
     decay_scope: str = _opt(
@@ -187,7 +187,7 @@ class TrainConfig:
         group="optim",
         choices=("all", "weights"),
     )
-    epochs: int = _opt(4, "training epochs", group="optim")
+    epochs: int = _opt(1, "training epochs", group="optim")
     schedule: str = _opt(
         "cosine", "learning-rate schedule (per step)", group="optim", choices=("cosine", "constant")
     )
@@ -207,7 +207,7 @@ class TrainConfig:
     )
     # ------------------------------------------------------------------ output
     ckpt_every: int = _opt(
-        0,
+        250,
         "also write RUN_DIR/last.pt every N training steps (0 = once per epoch)",
         group="output",
         runtime=True,
