@@ -1,5 +1,6 @@
 """Running a tiny ablation grid: resumable, divergence recorded, tables and CLI."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,8 @@ def test_run_grid_is_resumable(grid_dir: Path) -> None:
     assert result["status"] == "ok" and 0 <= result["accuracy"] <= 100
     assert len(result["layers"]) == 3 and result["grad_mean"]["ratio_ag"] is not None
     assert result["energy_uj"] > 0
+    pinned = json.loads((grid_dir / "grid.json").read_text())["fingerprint"]
+    assert result["fingerprint"] == pinned and "/" in pinned
     run = runner.cell_dir(grid_dir.resolve(), cells[0], 0)
     assert (run / "best.pt").exists() and not (run / "last.pt").exists()
     stamp = (run / "cell.json").stat().st_mtime_ns

@@ -146,7 +146,12 @@ def load_model_state(
         if isinstance(v, torch.Tensor) and isinstance(w, torch.Tensor) and v.shape != w.shape:
             problems.append(f"{k}: shape {tuple(w.shape)} in {source} vs {tuple(v.shape)} now")
     if problems:
-        raise CheckpointError(f"{source} does not fit this model: " + "; ".join(problems))
+        more = f"; and {len(problems) - 6} more" if len(problems) > 6 else ""
+        raise CheckpointError(
+            f"{source} does not fit this model (was it trained with another architecture?): "
+            + "; ".join(problems[:6])
+            + more
+        )
     try:
         model.load_state_dict(state_dict)
     except (RuntimeError, ValueError) as err:

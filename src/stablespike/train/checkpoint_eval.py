@@ -40,10 +40,13 @@ def evaluate_checkpoint(
 ) -> dict[str, Any]:
     """Test metrics of the checkpoint at ``path`` next to those recorded when it was saved.
 
+    ``path`` may also be a run directory (its ``best.pt`` is used).
     ``timesteps`` evaluates a static-image model with another T (e.g. trained T=6, tested T=4);
     the recorded accuracy is then not comparable.
     """
     path = Path(path)
+    if path.is_dir() and (path / "best.pt").is_file():  # a run directory: its best checkpoint
+        path = path / "best.pt"
     ckpt = load_checkpoint(path)
     cfg = TrainConfig.from_dict(ckpt["config"], source=f"config in {path}")
     changes: dict[str, Any] = {"device": device, "threads": threads}

@@ -187,7 +187,7 @@ class TrainConfig:
         group="optim",
         choices=("all", "weights"),
     )
-    epochs: int = _opt(1, "training epochs", group="optim")
+    epochs: int = _opt(2, "training epochs", group="optim")
     schedule: str = _opt(
         "cosine", "learning-rate schedule (per step)", group="optim", choices=("cosine", "constant")
     )

@@ -48,14 +48,29 @@ def load_result(out_dir: Path, cell: Cell, seed: int) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def grid_model_fingerprint(settings: GridSettings) -> str:
-    """:func:`model_fingerprint` of the grid's model as built now (Fashion-MNIST shapes)."""
+def grid_fingerprint(settings: GridSettings) -> str:
+    """``<model>/<defaults>``: :func:`model_fingerprint` of the grid's model as built now, and a
+    hash of the training defaults the grid does not set (optimizer, weight decay, schedule, ...).
+
+    Both can change between versions of stablespike; ``grid.json`` pins them.
+    """
+    import hashlib
+
     from ...models import build_model
+    from ...train.config import TrainConfig, option_fields
 
     model = build_model(
         settings.model, num_classes=10, in_channels=1, timesteps=settings.timesteps, input_size=28
     )
-    return model_fingerprint(model)
+    ours = set(settings.to_dict()) | set(Cell().overrides()) | {"seed", "dataset"}
+    defaults = TrainConfig().to_dict()
+    kept = sorted(
+        (f.name, defaults[f.name])
+        for f in option_fields()
+        if not f.metadata["runtime"] and f.name not in ours
+    )
+    digest = hashlib.sha1(repr(kept).encode()).hexdigest()[:10]
+    return f"{model_fingerprint(model)}/{digest}"
 
 
 def collect_results(
@@ -109,7 +124,7 @@ def train_cell(
         "cell": cell,
         "seed": seed,
         "grid": settings,
-        "model_fingerprint": grid_model_fingerprint(grid),
+        "fingerprint": grid_fingerprint(grid),
     }
     try:
         summary = train(cfg, log=lambda _msg: None)
@@ -156,7 +171,7 @@ def run_grid(
         raise ValueError(f"jobs and threads must be >= 1, got {jobs} and {threads}")
     out = Path(out_dir).resolve()
     settings.validate()
-    pin_settings(out, settings, grid_model_fingerprint(settings))
+    pin_settings(out, settings, grid_fingerprint(settings))
     subset = write_fashion_mnist_subset(
         out / "data" / settings.subset_name(),
         train=settings.train_subset,

@@ -2,9 +2,10 @@
 
 ``GridSettings`` fixes the model, data subset, epochs, T and batch size. They are saved as
 ``OUT/grid.json`` together with a fingerprint of the model's parameter shapes
-(:func:`model_fingerprint`: a model name can change its architecture between versions); a later
-``stablespike ablate`` in the same folder must use the same values and architecture (finished
-cells are reused, so mixing them would mix results). Seeds, threads and parallel jobs
+(:func:`model_fingerprint`) and of the training defaults the grid does not set (a model name or a
+default can change between versions); a later ``stablespike ablate`` in the same folder must use
+the same values, architecture and defaults (finished cells are reused, so mixing them would mix
+results). Seeds, threads and parallel jobs
 are not part of it: adding a seed later just adds runs.
 
 Example:
@@ -95,14 +96,18 @@ def model_fingerprint(model: nn.Module) -> str:
 
 
 def pin_settings(out_dir: Path, settings: GridSettings, fingerprint: str = "") -> None:
-    """Write ``OUT/grid.json``, or check that the saved one matches ``settings`` and model."""
+    """Write ``OUT/grid.json``, or check that the saved one matches ``settings`` and
+    ``fingerprint`` (model architecture and training defaults)."""
     path = out_dir / "grid.json"
     if path.exists():
         saved_all = json.loads(path.read_text())
-        saved_print = saved_all.pop("model_fingerprint", "")
+        saved_print = saved_all.pop("fingerprint", "")
         diff = GridSettings.from_dict(saved_all).differences(settings)
         if saved_print != fingerprint:
-            diff.append(f"model architecture: saved {saved_print!r} vs now {fingerprint!r}")
+            diff.append(
+                f"model architecture / training defaults: saved {saved_print!r} vs now "
+                f"{fingerprint!r}"
+            )
         if diff:
             raise ValueError(
                 f"{out_dir} holds a grid of another size ({'; '.join(diff)}); "
@@ -110,5 +115,5 @@ def pin_settings(out_dir: Path, settings: GridSettings, fingerprint: str = "") -
             )
         return
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = {**settings.to_dict(), "model_fingerprint": fingerprint}
+    data = {**settings.to_dict(), "fingerprint": fingerprint}
     path.write_text(json.dumps(data, indent=1) + "\n")
