@@ -38,7 +38,7 @@ import torch
 
 from .bench_impls import IMPLEMENTATIONS
 from .bench_runs import bench_kernel, bench_layer, bench_network, layer_bytes
-from .benchtools import copy_bandwidth, reuse_freed_memory
+from .benchtools import CLOCKS, copy_bandwidth, reuse_freed_memory, use_clock
 
 MiB = 2**20
 WHAT = ("layer", "kernel", "network")
@@ -81,6 +81,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="CPU allocator setting(s): both = default + reuse, all = default + reuse + thp",
     )
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument(
+        "--clock",
+        choices=tuple(CLOCKS),
+        default="wall",
+        help="wall time, or (single-threaded) the thread's CPU time, robust on a shared machine",
+    )
     parser.add_argument("--json", type=Path, default=None, help="append the results as JSON lines")
 
 
@@ -96,6 +102,7 @@ def _child_argv(args: argparse.Namespace, malloc: str) -> list[str]:
     argv += ["--repeats", str(args.repeats), "--net-repeats", str(args.net_repeats)]
     if args.threads is not None:
         argv += ["--threads", str(args.threads)]
+    argv += ["--clock", args.clock]
     if args.json is not None:
         argv += ["--json", str(args.json)]
     return argv + ["--malloc", malloc]
@@ -165,6 +172,9 @@ def _run_here(args: argparse.Namespace) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda but no CUDA device is available", file=sys.stderr)
         return 2
+    if args.clock == "cpu" and args.device == "cpu":
+        args.threads = 1  # the CPU time of the calling thread is all the work
+    use_clock(args.clock if args.device == "cpu" else "wall")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     what = args.what or list(WHAT)
@@ -175,11 +185,12 @@ def _run_here(args: argparse.Namespace) -> int:
     malloc = args.malloc if dev == "cpu" else "n/a"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"== stablespike bench, {stamp}: {_machine(dev)}; torch {torch.__version__}; "
-          f"malloc: {malloc}; load average {load:.1f}")  # fmt: skip
+          f"malloc: {malloc}; clock: {args.clock}; load average {load:.1f}")  # fmt: skip
     if dev == "cpu":
         print(f"   {_fused_build()}")
     result: dict[str, Any] = {
-        "date": stamp, "machine": _machine(dev), "malloc": malloc, "load": load
+        "date": stamp, "machine": _machine(dev), "malloc": malloc, "load": load,
+        "clock": args.clock,
     }  # fmt: skip
     for shape in shapes if {"layer", "kernel"} & set(what) else ():
         nbytes = layer_bytes(shape)

@@ -1,7 +1,8 @@
 """Measuring tools for ``stablespike bench``: time, saved-for-backward bytes, peak memory, bandwidth.
 
-* :func:`median_times` — median wall time of several callables, run round-robin so that a
-  noisy machine slows them alike (CUDA work is synchronised before each clock read);
+* :func:`median_times` — median time of several callables, run round-robin so that a noisy
+  machine slows them alike (CUDA work is synchronised before each clock read); wall time, or
+  the calling thread's CPU time after :func:`use_clock` ``("cpu")``;
 * :func:`saved_bytes` — bytes of the distinct storages autograd saves for backward;
 * :func:`peak_bytes` — peak of the memory allocated during a call above what was allocated
   before it (CPU: PyTorch's profiler memory events; CUDA: the caching allocator's statistics),
@@ -31,6 +32,19 @@ from collections.abc import Callable, Sequence
 import torch
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
+"""``wall``: elapsed time; ``cpu``: CPU time of the calling thread (for single-threaded runs on a
+shared machine, where other processes inflate wall time)."""
+_clock = CLOCKS["wall"]
+
+
+def use_clock(name: str) -> None:
+    """Time :func:`median_times` with clock ``name`` (a key of :data:`CLOCKS`)."""
+    global _clock
+    if name not in CLOCKS:
+        raise ValueError(f"unknown clock {name!r}; expected one of {', '.join(CLOCKS)}")
+    _clock = CLOCKS[name]
 
 
 def reuse_freed_memory() -> bool:
@@ -72,12 +86,12 @@ def median_times(
     for i in range(warmup + repeats):
         for fn, acc in zip(fns, times, strict=True):
             _sync(dev)
-            start = time.perf_counter()
+            start = _clock()
             for _ in range(inner):
                 fn()
             _sync(dev)
             if i >= warmup:
-                acc.append((time.perf_counter() - start) / inner)
+                acc.append((_clock() - start) / inner)
     return [statistics.median(t) for t in times]
 
 
