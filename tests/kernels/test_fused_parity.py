@@ -82,3 +82,20 @@ def test_empty_batch() -> None:
     assert res.output.shape == (3, 0, 4) and res.fired.shape == (0, 4)
     res.output.sum().backward()
     assert x.grad.shape == x.shape
+
+
+def test_non_contiguous_input() -> None:
+    """A channels-last / permuted input gives the same numbers as its contiguous copy."""
+    x = (torch.randn(3, 2, 5, 4, 6) + 0.5).permute(0, 1, 4, 3, 2).requires_grad_()
+    tau = torch.tensor(2.0, requires_grad=True)
+    vth = torch.tensor(0.9, requires_grad=True)
+    results = []
+    for fn in (lif_sequence, lif_fused):
+        res = fn(x, tau, vth)
+        grads = torch.autograd.grad(
+            (res.output * torch.arange(res.output.numel()).view_as(res.output)).sum(), [x, tau, vth]
+        )
+        results.append((res.output, grads))
+    torch.testing.assert_close(results[1][0], results[0][0], rtol=0, atol=0)
+    for g, r in zip(results[1][1], results[0][1], strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-4)
