@@ -47,18 +47,24 @@ def mp_batch_statistic(
     ``channel_dim`` keeps that dimension (per-channel statistic); ``None`` reduces everything.
     """
     v = v_last.detach()
-    finite = torch.isfinite(v)
-    use = fired & finite
-    bad = fired & ~finite
-    vals = torch.where(use, v, torch.zeros((), dtype=v.dtype, device=v.device)).to(torch.float64)
-    if channel_dim is None:
-        return MPStatistic(vals.sum(), use.sum().to(torch.float64), bad.sum().to(torch.float64))
-    dims = [d for d in range(v.dim()) if d != channel_dim % v.dim()]
-    return MPStatistic(
-        vals.sum(dims),
-        use.to(torch.float64).sum(dims),
-        bad.to(torch.float64).sum(dims),
-    )
+    dims = list(range(v.dim()))
+    if channel_dim is not None:
+        dims.remove(channel_dim % v.dim())
+    use = fired
+    # a finite sum means every value is finite (NaN and inf propagate; an overflow of large
+    # finite values only sends us down the exact path below): one pass, no masks allocated
+    if bool(torch.isfinite(v.sum())):
+        bad = torch.zeros((), dtype=torch.float64, device=v.device)
+    else:
+        finite = torch.isfinite(v)
+        use = fired & finite
+        bad = (fired & ~finite).sum(dims, dtype=torch.float64)
+    zero = torch.zeros((), dtype=v.dtype, device=v.device)
+    total = torch.where(use, v, zero).sum(dims, dtype=torch.float64)
+    count = use.sum(dims, dtype=torch.float64)
+    if channel_dim is not None and bad.dim() == 0:
+        bad = torch.zeros_like(count)
+    return MPStatistic(total, count, bad)
 
 
 def all_reduce_statistic(stat: MPStatistic, group: object | None = None) -> MPStatistic:
