@@ -22,7 +22,11 @@ __all__ = ["add_arguments", "format_report", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the checkpoint argument and the evaluation options."""
-    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="RUN_DIR/best.pt, RUN_DIR/last.pt, or RUN_DIR (= its best.pt)")
+    parser.add_argument(
+        "checkpoint",
+        metavar="CHECKPOINT",
+        help="RUN_DIR/best.pt, RUN_DIR/last.pt, or RUN_DIR (= its best.pt)",
+    )
     parser.add_argument(
         "--data-dir", default=None, metavar="DIR",
         help="dataset location (default: the one the run used)",
