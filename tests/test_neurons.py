@@ -270,3 +270,15 @@ def test_mp_init_mixin_on_another_neuron() -> None:
     before = lif.mp_mean.clone()
     lif(x)
     assert torch.equal(before, lif.mp_mean)
+
+
+def test_training_step_compiles_without_graph_breaks() -> None:
+    """MP-Init's update has no host synchronisation under torch.compile(fullgraph=True)."""
+    x = _x(4, 8, 16)
+    eager = TrLIF(backend="reference")
+    compiled_layer = TrLIF(backend="reference")
+    compiled = torch.compile(compiled_layer, fullgraph=True, backend="aot_eager")
+    for _ in range(2):
+        torch.testing.assert_close(compiled(x), eager(x))
+    torch.testing.assert_close(compiled_layer.mp_mean, eager.mp_mean)
+    assert eager.mp_mean.item() != 0.0

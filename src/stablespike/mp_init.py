@@ -87,7 +87,8 @@ class MPInitMixin:
         channel_dim = None if self.mp_mean.dim() == 0 else 1
         stat = mp_batch_statistic(v_last, fired, channel_dim)
         stat = all_reduce_statistic(stat, self.mp_process_group)
-        if bool((stat.nonfinite > 0).any()):
+        # the warning needs the count on the host: skipped inside a compiled graph
+        if not torch.compiler.is_compiling() and bool((stat.nonfinite > 0).any()):
             warnings.warn(
                 f"{type(self).__name__}: {int(stat.nonfinite.sum())} non-finite membrane "
                 "potentials were excluded from the MP-Init statistic",

@@ -53,7 +53,8 @@ def mp_batch_statistic(
     use = fired
     # a finite sum means every value is finite (NaN and inf propagate; an overflow of large
     # finite values only sends us down the exact path below): one pass, no masks allocated
-    if bool(torch.isfinite(v.sum())):
+    # (under torch.compile the branch-free exact path is taken: no host synchronisation)
+    if not torch.compiler.is_compiling() and bool(torch.isfinite(v.sum())):
         bad = torch.zeros((), dtype=torch.float64, device=v.device)
     else:
         finite = torch.isfinite(v)
