@@ -8,7 +8,17 @@ Example:
     torch.Size([4, 2, 8])
 """
 
-from . import functional
+import os as _os
+import sys as _sys
+
+# On a shared CPU, OpenMP threads that spin while waiting stall whenever another process holds a
+# core (2-thread training ran 5x slower than 1 thread under load). libgomp reads this at load, so
+# it only takes effect when stablespike is imported before torch (as the `stablespike` command
+# does); an explicit OMP_WAIT_POLICY always wins.
+if "torch" not in _sys.modules:
+    _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from . import functional  # noqa: E402
 from .deploy import FoldError, check_fold, fold_thresholds, plan_fold
 from .mp_init import MPInitMixin
 from .neurons import TrLIF, TrLIFState
