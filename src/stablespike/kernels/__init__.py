@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 from collections.abc import Callable
 
 from ..functional.lif import LIFSequence, lif_sequence
@@ -29,11 +30,21 @@ _BACKENDS: dict[str, Backend] = {"reference": lif_sequence, "fused": lif_fused}
 
 @functools.cache
 def _fused_runs_on(device_type: str) -> bool:
+    """Whether the fused kernels can run on a device type; says once why not (same numbers)."""
     if device_type == "cpu":
-        return toolchain_available()
-    if device_type == "cuda":
-        return importlib.util.find_spec("triton") is not None
-    return False
+        ok, needs = toolchain_available(), "a C++ compiler (g++) and ninja on PATH"
+    elif device_type == "cuda":
+        ok, needs = importlib.util.find_spec("triton") is not None, "triton"
+    else:
+        ok, needs = False, "a CPU or CUDA device"
+    if not ok:
+        logging.getLogger("stablespike.kernels").warning(
+            "backend 'auto' on %s uses the per-step reference (same numbers, slower): the fused "
+            "kernel needs %s",
+            device_type,
+            needs,
+        )
+    return ok
 
 
 def register_backend(name: str, fn: Backend) -> None:
