@@ -25,7 +25,7 @@ def _sweep_plot(
     scale: float,
 ) -> Path:  # fmt: skip
     plt = pyplot()
-    resets = sorted({r.cell.reset for r in rows if r.group == "threshold"})
+    resets = sorted({r.cell.reset for r in rows if r.group == "threshold"}, reverse=True)
     fig, axes = plt.subplots(1, len(resets), figsize=(5 * len(resets), 3.6), squeeze=False)
     for ax, reset in zip(axes[0], resets, strict=True):
         for label in dict.fromkeys(
