@@ -219,7 +219,9 @@ class TrLIF(MPInitMixin, nn.Module):
         """Call ``monitor(neuron, x, result)`` after every multi-step forward; returns a remover.
 
         ``result`` is the reference :class:`~stablespike.functional.LIFSequence` with the
-        pre-spike potentials ``h`` (``[T, ...]``, part of the autograd graph). While a monitor is
+        pre-spike potentials ``h`` (``[T, ...]``: a stacked copy of the per-step values, so it
+        carries no gradient from the loss; for ``dL/dH`` hook the autograd nodes of the steps, as
+        :class:`stablespike.analysis.NeuronMonitor` does). While a monitor is
         attached the readable reference implementation runs (same numbers, slower).
         """
         self._monitors.append(monitor)

@@ -52,7 +52,8 @@ class LIFStep(NamedTuple):
 class LIFSequence(NamedTuple):
     """Result of a sequence: outputs ``[T, ...]``, ``U[T]``, the "fired at any step" mask.
 
-    ``h`` holds the pre-spike potentials ``H[1..T]`` when requested (else ``None``).
+    ``h`` holds the pre-spike potentials ``H[1..T]`` when requested (else ``None``): a stacked
+    copy of the values, which the outputs do not depend on (no gradient reaches it).
     """
 
     output: torch.Tensor
