@@ -197,3 +197,25 @@ def test_metrics_also_go_to_tensorboard_when_installed(
     rec.log_epoch({"epoch": 2, "test_acc": 60.0, "train_loss": 0.3})
     rec.close()
     assert scalars == [("test/acc", 60.0, 2), ("train/loss", 0.3, 2)]
+
+
+def test_timesteps_reach_event_datasets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--timesteps`` sets the frames per sample of event data (and nothing for images)."""
+    from stablespike.train import batches
+    from stablespike.train.config import TrainConfig
+
+    seen: dict[str, dict] = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_build(name, data_dir=None, **options):
+        seen[name] = options
+        raise Stop
+
+    monkeypatch.setattr(batches, "build_datasets", fake_build)
+    for name in ("cifar10-dvs", "fashion-mnist"):
+        with pytest.raises(Stop):
+            batches.TrainData.build(TrainConfig(dataset=name, timesteps=6), ctx=None)
+    assert seen["cifar10-dvs"]["time_steps"] == 6
+    assert "time_steps" not in seen["fashion-mnist"]

@@ -14,7 +14,13 @@ Example:
 from .errors import DatasetError
 from .loader import BatchLoader, ShardedSampler, shard_indices
 from .memory import TensorImageDataset
-from .registry import DataBundle, available_datasets, build_datasets, register_dataset
+from .registry import (
+    DataBundle,
+    available_datasets,
+    build_datasets,
+    dataset_options,
+    register_dataset,
+)
 
 __all__ = [
     "BatchLoader",
@@ -24,6 +30,7 @@ __all__ = [
     "TensorImageDataset",
     "available_datasets",
     "build_datasets",
+    "dataset_options",
     "register_dataset",
     "shard_indices",
 ]

@@ -151,6 +151,20 @@ def _lookup(name: str) -> tuple[_Entry, dict[str, str]]:
     return entry, ({entry.argument: arg} if entry.argument else {})
 
 
+def dataset_options(name: str) -> tuple[str, ...]:
+    """Keyword options the dataset ``name`` accepts (besides ``data_dir``).
+
+    Example:
+        >>> "time_steps" in dataset_options("cifar10-dvs")
+        True
+        >>> "time_steps" in dataset_options("fashion-mnist")
+        False
+    """
+    entry, _ = _lookup(name)
+    params = inspect.signature(entry.builder).parameters
+    return tuple(n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
 def _check_options(name: str, builder: Builder, options: dict[str, Any]) -> None:
     params = inspect.signature(builder).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):

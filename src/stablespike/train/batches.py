@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from ..data import BatchLoader, DataBundle, build_datasets, shard_indices
+from ..data import BatchLoader, DataBundle, build_datasets, dataset_options, shard_indices
 from .config import TrainConfig
 from .distributed import DistContext
 from .errors import ConfigError
@@ -102,7 +102,12 @@ class TrainData:
     def build(cls, cfg: TrainConfig, ctx: DistContext) -> TrainData:
         """Load ``cfg.dataset`` (``DatasetError`` / ``ValueError`` explain what is wrong)."""
         try:
-            bundle = build_datasets(cfg.dataset, cfg.data_dir or None, augment=cfg.augment_flag())
+            options = {}
+            if "time_steps" in dataset_options(cfg.dataset):  # event data: T frames per sample
+                options["time_steps"] = cfg.timesteps
+            bundle = build_datasets(
+                cfg.dataset, cfg.data_dir or None, augment=cfg.augment_flag(), **options
+            )
         except ValueError as err:  # unknown name or option (DatasetError: files missing/bad)
             raise ConfigError(str(err)) from None
         return cls(bundle, cfg, ctx)
