@@ -38,16 +38,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from .aedat import ORIENTATIONS, SENSOR_SIZE, decode_dvs128, read_aedat2
 from .cache import build_cache, cache_key
 from .cifar import CIFAR10_CLASSES
 from .errors import DatasetError
 from .events import SPLIT_MODES, events_to_frames
+from .file_dataset import FileDataset
 from .presets import dvs_pipelines
 from .registry import DataBundle, register_dataset
-from .transforms import Transform
 
 __all__ = [
     "CACHE_DIR",
@@ -174,7 +173,7 @@ def prepare_frames(
     return build_cache(cache_root, key, build, {**params, "num_files": len(sources)})
 
 
-class FrameFileDataset(Dataset[tuple[torch.Tensor, int]]):
+class FrameFileDataset(FileDataset):
     """Samples ``(transform(frames float32 [T, 2, H, W]), label)`` read from cached ``.npz`` files.
 
     Example:
@@ -183,15 +182,7 @@ class FrameFileDataset(Dataset[tuple[torch.Tensor, int]]):
         1
     """
 
-    def __init__(self, samples: list[tuple[Path, int]], transform: Transform | None = None) -> None:
-        self.samples = samples
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        path, label = self.samples[index]
+    def read(self, path: Path) -> torch.Tensor:
         try:
             with np.load(path) as npz:
                 frames = npz["frames"].astype(np.float32)
@@ -199,8 +190,7 @@ class FrameFileDataset(Dataset[tuple[torch.Tensor, int]]):
             raise DatasetError(
                 f"cannot read cached frames ({err})", path=path, expected=_FRAMES_LAYOUT
             ) from err
-        x = torch.from_numpy(frames)
-        return (self.transform(x) if self.transform is not None else x), label
+        return torch.from_numpy(frames)
 
 
 @register_dataset("cifar10_dvs")

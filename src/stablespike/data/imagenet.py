@@ -28,12 +28,11 @@ from types import ModuleType
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from .errors import DatasetError
+from .file_dataset import FileDataset
 from .presets import imagenet_pipelines
 from .registry import DataBundle, register_dataset
-from .transforms import Transform
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -116,7 +115,7 @@ def scan_image_folder(
     return samples, classes
 
 
-class ImageFolderDataset(Dataset[tuple[torch.Tensor, int]]):
+class ImageFolderDataset(FileDataset):
     """Samples ``(transform(image), label)`` decoded from files with Pillow.
 
     Example:
@@ -125,17 +124,11 @@ class ImageFolderDataset(Dataset[tuple[torch.Tensor, int]]):
         1
     """
 
-    def __init__(self, samples: list[tuple[Path, int]], transform: Transform | None = None) -> None:
-        self.samples = samples
-        self.transform = transform
+    def read(self, path: Path) -> torch.Tensor:
+        return load_image(path)
 
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        path, label = self.samples[index]
-        x = load_image(path)
-        return (self.transform(x) if self.transform is not None else x.float() / 255.0), label
+    def default(self, x: torch.Tensor) -> torch.Tensor:
+        return x.float() / 255.0
 
 
 @register_dataset("imagenet")
