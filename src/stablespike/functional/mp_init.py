@@ -50,21 +50,19 @@ def mp_batch_statistic(
     dims = list(range(v.dim()))
     if channel_dim is not None:
         dims.remove(channel_dim % v.dim())
-    use = fired
     # a finite sum means every value is finite (NaN and inf propagate; an overflow of large
     # finite values only sends us down the exact path below): one pass, no masks allocated
     # (under torch.compile the branch-free exact path is taken: no host synchronisation)
-    if not torch.compiler.is_compiling() and bool(torch.isfinite(v.sum())):
-        bad = torch.zeros((), dtype=torch.float64, device=v.device)
-    else:
-        finite = torch.isfinite(v)
-        use = fired & finite
-        bad = (fired & ~finite).sum(dims, dtype=torch.float64)
+    all_finite = not torch.compiler.is_compiling() and bool(torch.isfinite(v.sum()))
+    finite = None if all_finite else torch.isfinite(v)
+    use = fired if finite is None else fired & finite
     zero = torch.zeros((), dtype=v.dtype, device=v.device)
     total = torch.where(use, v, zero).sum(dims, dtype=torch.float64)
     count = use.sum(dims, dtype=torch.float64)
-    if channel_dim is not None and bad.dim() == 0:
+    if finite is None:
         bad = torch.zeros_like(count)
+    else:
+        bad = (fired & ~finite).sum(dims, dtype=torch.float64)
     return MPStatistic(total, count, bad)
 
 
