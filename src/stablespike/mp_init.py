@@ -38,7 +38,12 @@ import warnings
 
 import torch
 
-from .functional.mp_init import all_reduce_statistic, mp_batch_statistic, mp_update_
+from .functional.mp_init import (
+    MPStatistic,
+    all_reduce_statistic,
+    mp_batch_statistic,
+    mp_update_,
+)
 
 
 def channel_view(p: torch.Tensor, step_ndim: int) -> torch.Tensor:
@@ -80,12 +85,29 @@ class MPInitMixin:
         r = channel_view(self.mp_mean, like.dim()).to(like.dtype)
         return r.expand_as(like)
 
-    def mp_observe(self, v_last: torch.Tensor, fired: torch.Tensor) -> None:
-        """Update ``mp_mean`` from one sequence's ``U[T]`` and fired mask (training mode only)."""
-        if not (self.mp_enabled and self.training):  # type: ignore[attr-defined]
+    def mp_observes(self) -> bool:
+        """Whether the next sequence updates ``mp_mean`` (MP-Init on, training mode)."""
+        return self.mp_enabled and self.training  # type: ignore[attr-defined]
+
+    def mp_statistic_shape(self, step_ndim: int) -> tuple[int, ...]:
+        """Shape of the statistic for a step of ``step_ndim`` dims: ``()`` or ``(C, 1, ...)``."""
+        return tuple(channel_view(self.mp_mean, step_ndim).shape)
+
+    def mp_observe(
+        self, v_last: torch.Tensor, fired: torch.Tensor, stat: MPStatistic | None = None
+    ) -> None:
+        """Update ``mp_mean`` from one sequence's ``U[T]`` and fired mask (training mode only).
+
+        ``stat`` is the batch statistic when the caller already has it (a backend returns it
+        as ``LIFSequence.mp_stat``), in a shape with as many values as ``mp_mean``.
+        """
+        if not self.mp_observes():
             return
-        channel_dim = None if self.mp_mean.dim() == 0 else 1
-        stat = mp_batch_statistic(v_last, fired, channel_dim)
+        if stat is None:
+            channel_dim = None if self.mp_mean.dim() == 0 else 1
+            stat = mp_batch_statistic(v_last, fired, channel_dim)
+        else:
+            stat = MPStatistic(*(t.reshape(self.mp_mean.shape) for t in stat))
         stat = all_reduce_statistic(stat, self.mp_process_group)
         # the warning needs the count on the host: skipped inside a compiled graph
         if not torch.compiler.is_compiling() and bool((stat.nonfinite > 0).any()):

@@ -165,6 +165,7 @@ class TrLIF(MPInitMixin, nn.Module):
             decay_input=self.decay_input,
             reset=self.reset,
             detach_reset=self.detach_reset,
+            statistic_shape=self.mp_statistic_shape(x.dim() - 1) if self.mp_observes() else None,
         )
         if self._monitors:
             res = lif_sequence(xc, tau, vth, v0, return_h=True, **kwargs)
@@ -172,7 +173,7 @@ class TrLIF(MPInitMixin, nn.Module):
                 monitor(self, x, res)
         else:
             res = get_backend(self.backend, x.device.type)(xc, tau, vth, v0, **kwargs)
-        self.mp_observe(res.v_last, res.fired)
+        self.mp_observe(res.v_last, res.fired, res.mp_stat)
         return self._finish_output(res.output, x)
 
     # ---------------------------------------------------------------- single-step

@@ -7,7 +7,13 @@
 """
 
 from .lif import RESETS, LIFSequence, LIFStep, check_reset, lif_sequence, lif_step
-from .mp_init import MPStatistic, all_reduce_statistic, mp_batch_statistic, mp_update_
+from .mp_init import (
+    MPStatistic,
+    all_reduce_statistic,
+    grouped_statistic,
+    mp_batch_statistic,
+    mp_update_,
+)
 from .params import tau_from_raw, tau_to_raw, threshold_from_raw, threshold_to_raw
 from .surrogate import SURROGATES, check_surrogate, scales_output, spike, surrogate_grads
 
@@ -22,6 +28,7 @@ __all__ = [
     "check_surrogate",
     "lif_sequence",
     "lif_step",
+    "grouped_statistic",
     "mp_batch_statistic",
     "mp_update_",
     "scales_output",

@@ -23,10 +23,12 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
 
+from .mp_init import MPStatistic, grouped_statistic
 from .surrogate import check_surrogate, scales_output, spike
 
 RESETS: tuple[str, ...] = ("soft", "hard")
@@ -54,12 +56,15 @@ class LIFSequence(NamedTuple):
 
     ``h`` holds the pre-spike potentials ``H[1..T]`` when requested (else ``None``): a stacked
     copy of the values, which the outputs do not depend on (no gradient reaches it).
+    ``mp_stat`` holds MP-Init's statistic of ``U[T]`` when requested with ``statistic_shape``
+    (see :func:`~stablespike.functional.grouped_statistic`), else ``None``.
     """
 
     output: torch.Tensor
     v_last: torch.Tensor
     fired: torch.Tensor
     h: torch.Tensor | None = None
+    mp_stat: MPStatistic | None = None
 
 
 def lif_step(
@@ -101,12 +106,14 @@ def lif_sequence(
     reset: str = "soft",
     detach_reset: bool = False,
     return_h: bool = False,
+    statistic_shape: Sequence[int] | None = None,
 ) -> LIFSequence:
     """Run ``T = x.shape[0]`` LIF steps from ``U[0] = v0`` (0 if ``None``).
 
     ``tau``, ``threshold`` and ``v0`` broadcast to ``x[0]``. Returns outputs ``[T, ...]``, the
     final potential ``U[T]`` (after the last reset), and the bool mask of neurons that fired at
-    least once.
+    least once. With ``statistic_shape`` (``()`` per layer, ``(C, 1, 1)`` per channel) it also
+    returns MP-Init's statistic of ``U[T]`` in that shape (``mp_stat``; no gradient).
     """
     check_surrogate(surrogate)
     check_reset(reset)
@@ -130,4 +137,5 @@ def lif_sequence(
         outs.append(step.output)
         hs.append(step.h)
         fired |= step.spike.bool()
-    return LIFSequence(torch.stack(outs), v, fired, torch.stack(hs) if return_h else None)
+    stat = None if statistic_shape is None else grouped_statistic(v, fired, statistic_shape)
+    return LIFSequence(torch.stack(outs), v, fired, torch.stack(hs) if return_h else None, stat)

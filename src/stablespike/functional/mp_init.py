@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -44,12 +45,32 @@ def mp_batch_statistic(
 ) -> MPStatistic:
     """Sum and count of ``v_last`` over neurons that fired and are finite.
 
-    ``channel_dim`` keeps that dimension (per-channel statistic); ``None`` reduces everything.
+    ``channel_dim`` keeps that dimension (per-channel statistic, shape ``[C]``); ``None`` reduces
+    everything (0-d results).
+    """
+    if channel_dim is None:
+        return grouped_statistic(v_last, fired, ())
+    cd = channel_dim % v_last.dim()
+    shape = tuple(s if d == cd else 1 for d, s in enumerate(v_last.shape))
+    stat = grouped_statistic(v_last, fired, shape)
+    return MPStatistic(*(t.reshape(-1) for t in stat))
+
+
+def grouped_statistic(
+    v_last: torch.Tensor, fired: torch.Tensor, shape: Sequence[int]
+) -> MPStatistic:
+    """The statistic summed over the neurons that share one entry of a tensor of ``shape``.
+
+    ``shape`` broadcasts to ``v_last`` (``()`` per layer, ``(C, 1, 1)`` per channel of a
+    ``[B, C, H, W]`` step); the results have that shape, in ``float64``.
     """
     v = v_last.detach()
-    dims = list(range(v.dim()))
-    if channel_dim is not None:
-        dims.remove(channel_dim % v.dim())
+    padded = (1,) * (v.dim() - len(shape)) + tuple(shape)
+    if len(padded) != v.dim() or any(s not in (1, d) for s, d in zip(padded, v.shape, strict=True)):
+        raise ValueError(
+            f"statistic shape {tuple(shape)} does not broadcast to U[T] of shape {tuple(v.shape)}"
+        )
+    dims = [d for d, s in enumerate(padded) if s == 1]
     # a finite sum means every value is finite (NaN and inf propagate; an overflow of large
     # finite values only sends us down the exact path below): one pass, no masks allocated
     # (under torch.compile the branch-free exact path is taken: no host synchronisation)
@@ -57,13 +78,15 @@ def mp_batch_statistic(
     finite = None if all_finite else torch.isfinite(v)
     use = fired if finite is None else fired & finite
     zero = torch.zeros((), dtype=v.dtype, device=v.device)
-    total = torch.where(use, v, zero).sum(dims, dtype=torch.float64)
-    count = use.sum(dims, dtype=torch.float64)
-    if finite is None:
-        bad = torch.zeros_like(count)
-    else:
-        bad = (fired & ~finite).sum(dims, dtype=torch.float64)
-    return MPStatistic(total, count, bad)
+
+    def total(t: torch.Tensor) -> torch.Tensor:
+        if dims:
+            t = t.sum(dims, keepdim=True, dtype=torch.float64)
+        return t.to(torch.float64).reshape(tuple(shape))
+
+    count = total(use)
+    bad = torch.zeros_like(count) if finite is None else total(fired & ~finite)
+    return MPStatistic(total(torch.where(use, v, zero)), count, bad)
 
 
 def all_reduce_statistic(stat: MPStatistic, group: object | None = None) -> MPStatistic:

@@ -10,17 +10,29 @@ Example:
     >>> from stablespike.kernels.cpu import forward
     >>> x = torch.tensor([[1.5], [1.5], [0.0]])
     >>> one = torch.tensor(1.0)
-    >>> out, v_last, fired = forward(x, torch.tensor(0.5), one, torch.tensor(0.0), "trsg", True, "soft")
-    >>> out.flatten().tolist(), fired.tolist()
-    ([0.0, 1.0, 0.0], [True])
+    >>> out, v_last, fired, stat = forward(
+    ...     x, torch.tensor(0.5), one, torch.tensor(0.0), "trsg", True, "soft", stat_shape=()
+    ... )
+    >>> out.flatten().tolist(), fired.tolist(), stat.tolist()
+    ([0.0, 1.0, 0.0], [True], [0.0625, 1.0, 0.0])
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from . import cpu_build
-from .layout import SURROGATE_CODES, compute_dtype, kernel_params, param_grads
+from .layout import (
+    SURROGATE_CODES,
+    compute_dtype,
+    kernel_params,
+    param_grads,
+    stacked_statistic,
+    statistic_from_rows,
+    statistic_split,
+)
 
 
 def forward(
@@ -31,11 +43,19 @@ def forward(
     surrogate: str,
     decay_input: bool,
     reset: str,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Outputs ``[T, ...]``, ``U[T]`` and the fired mask of the recurrence (no autograd)."""
+    stat_shape: Sequence[int] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Outputs ``[T, ...]``, ``U[T]``, the fired mask and MP-Init's statistic (no autograd).
+
+    The statistic (``[3, *stat_shape]`` float64: total, count, non-finite count; empty without
+    ``stat_shape``) is summed inside the kernel when it is constant along the kernel's rows
+    (per layer, or per channel of a ``[B, C, H, W]`` step), else computed from ``U[T]``.
+    """
+    step = x.shape[1:]
     cdt = compute_dtype(x.dtype)
-    lay, (kf, vf, uf) = kernel_params(x.shape[1:], (k, vth, v0), cdt)
-    out, v_last, fired = cpu_build.load().forward(
+    lay, (kf, vf, uf) = kernel_params(step, (k, vth, v0), cdt)
+    split = None if stat_shape is None else statistic_split(lay, step, stat_shape)
+    out, v_last, fired, rows = cpu_build.load().forward(
         x.detach().to(cdt).contiguous(),
         kf,
         vf,
@@ -47,8 +67,15 @@ def forward(
         surrogate == "trsg",
         decay_input,
         reset == "soft",
+        split is not None,
     )
-    return out.to(x.dtype), v_last.to(x.dtype), fired
+    if stat_shape is None:
+        stat = rows
+    elif split is not None:
+        stat = statistic_from_rows(rows, split, step, stat_shape)
+    else:
+        stat = stacked_statistic(v_last, fired, stat_shape)
+    return out.to(x.dtype), v_last.to(x.dtype), fired, stat
 
 
 def backward(

@@ -37,9 +37,12 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from ..functional.lif import LIFSequence, check_reset
+from ..functional.mp_init import MPStatistic
 from ..functional.surrogate import check_surrogate
 from . import ops
 from .layout import as_kernel_param, check_broadcastable, compact, compute_dtype, plan_layout
@@ -67,8 +70,14 @@ def lif_fused(
     decay_input: bool = True,
     reset: str = "soft",
     detach_reset: bool = False,
+    statistic_shape: Sequence[int] | None = None,
 ) -> LIFSequence:
-    """Run ``T = x.shape[0]`` LIF steps in one fused kernel (see the module docs)."""
+    """Run ``T = x.shape[0]`` LIF steps in one fused kernel (see the module docs).
+
+    With ``statistic_shape`` the result's ``mp_stat`` holds MP-Init's statistic of ``U[T]`` in
+    that shape (as :func:`stablespike.functional.lif_sequence`); the CPU kernel sums it in the
+    same pass when the shape is per layer or per leading dims such as channels.
+    """
     check_surrogate(surrogate)
     check_reset(reset)
     if not isinstance(x, torch.Tensor) or x.dtype not in _DTYPES:
@@ -89,7 +98,12 @@ def lif_fused(
     k_c, vth_c, v0_c = (
         as_kernel_param(c, m, step) for c, m in zip(consts, layout.modes, strict=True)
     )
-    out, v_last, fired = ops.lif_forward(
-        x, k_c, vth_c, v0_c, surrogate, bool(decay_input), reset, bool(detach_reset)
+    stat_shape = None
+    if statistic_shape is not None:
+        check_broadcastable("statistic_shape", statistic_shape, step)
+        stat_shape = [int(s) for s in statistic_shape]
+    out, v_last, fired, stat = ops.lif_forward(
+        x, k_c, vth_c, v0_c, surrogate, bool(decay_input), reset, bool(detach_reset), stat_shape
     )
-    return LIFSequence(out, v_last, fired, None)
+    mp_stat = None if stat_shape is None else MPStatistic(stat[0], stat[1], stat[2])
+    return LIFSequence(out, v_last, fired, None, mp_stat)

@@ -35,6 +35,8 @@ from typing import NamedTuple
 
 import torch
 
+from ..functional.mp_init import grouped_statistic
+
 SCALAR, ROW, COL, FULL = 0, 1, 2, 3
 """Modes in which a kernel reads one constant (see the module docs)."""
 
@@ -183,3 +185,36 @@ def reduce_grad(g: torch.Tensor, mode: int, layout: Layout, shape: Sequence[int]
     else:
         out = g
     return out.reshape(tuple(shape))
+
+
+def statistic_split(layout: Layout, step_shape: Sequence[int], shape: Sequence[int]) -> int | None:
+    """The ``d`` with ``R = prod(step_shape[:d])`` if a statistic of ``shape`` is row-constant.
+
+    A statistic that broadcasts to one step can be summed from the kernel's per-row sums when
+    ``shape`` is 1 on every dim from ``d`` on; ``None`` otherwise.
+    """
+    step_shape = tuple(int(s) for s in step_shape)
+    padded = (1,) * (len(step_shape) - len(shape)) + tuple(shape)
+    split = [d for d in range(len(step_shape) + 1) if math.prod(step_shape[:d]) == layout.rows]
+    if not split or any(s != 1 for s in padded[split[-1] :]):
+        return None
+    return split[-1]
+
+
+def statistic_from_rows(
+    row_sums: torch.Tensor, split: int, step_shape: Sequence[int], shape: Sequence[int]
+) -> torch.Tensor:
+    """Sum per-row sums ``[K, R]`` to ``[K, *shape]`` (``split`` from :func:`statistic_split`)."""
+    padded = (1,) * (len(step_shape) - len(shape)) + tuple(shape)
+    grid = row_sums.reshape((row_sums.shape[0], *(int(s) for s in step_shape[:split])))
+    dims = [i + 1 for i in range(split) if padded[i] == 1]
+    if dims:
+        grid = grid.sum(dims, keepdim=True)
+    return grid.reshape((row_sums.shape[0], *shape))
+
+
+def stacked_statistic(
+    v_last: torch.Tensor, fired: torch.Tensor, shape: Sequence[int]
+) -> torch.Tensor:
+    """MP-Init's statistic computed with PyTorch ops, stacked as ``[3, *shape]`` (``float64``)."""
+    return torch.stack(list(grouped_statistic(v_last, fired, shape)))

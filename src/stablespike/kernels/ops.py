@@ -1,7 +1,9 @@
 """The fused recurrence as ``torch.library`` custom ops, with fake (meta) kernels and autograd.
 
-``torch.ops.stablespike.lif_forward(x, k, vth, v0, surrogate, decay_input, reset, detach_reset)``
-returns ``(output [T, ...], U[T], fired)``; ``torch.ops.stablespike.lif_backward`` returns the
+``torch.ops.stablespike.lif_forward(x, k, vth, v0, surrogate, decay_input, reset, detach_reset,
+stat_shape=None)`` returns ``(output [T, ...], U[T], fired, stat)``, ``stat`` being MP-Init's
+statistic of ``U[T]`` as ``[3, *stat_shape]`` float64 (total, count, non-finite count; empty
+without ``stat_shape``); ``torch.ops.stablespike.lif_backward`` returns the
 gradients for ``x``, ``k = 1 / tau``, ``Vthr`` and ``U[0]``. ``k``, ``vth`` and ``v0`` are
 compacted constants (see :mod:`.layout`). The CPU kernels are C++ (:mod:`.cpu`), the CUDA ones
 Triton (:mod:`.triton_lif`, imported on first CUDA call only). Being opaque custom ops with fake
@@ -15,7 +17,7 @@ Example:
     >>> from stablespike.kernels import ops  # registers the ops
     >>> x = torch.tensor([[1.5], [1.5], [0.0]], requires_grad=True)
     >>> k, vth, v0 = torch.tensor(0.5), torch.tensor(1.0), torch.tensor(0.0)
-    >>> out, v_last, fired = torch.ops.stablespike.lif_forward(x, k, vth, v0, "trsg", True, "soft", False)
+    >>> out, v_last, fired, _ = torch.ops.stablespike.lif_forward(x, k, vth, v0, "trsg", True, "soft", False)
     >>> out.sum().backward()
     >>> x.grad.flatten().tolist()
     [0.5, 0.5, 0.0]
@@ -41,9 +43,10 @@ def lif_forward(
     decay_input: bool,
     reset: str,
     detach_reset: bool,
-) -> tuple[Tensor, Tensor, Tensor]:
+    stat_shape: list[int] | None = None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Fused forward (``detach_reset`` only matters to the backward)."""
-    return cpu.forward(x, k, vth, v0, surrogate, decay_input, reset)
+    return cpu.forward(x, k, vth, v0, surrogate, decay_input, reset, stat_shape)
 
 
 @lif_forward.register_fake
@@ -56,9 +59,11 @@ def _lif_forward_fake(
     decay_input: bool,
     reset: str,
     detach_reset: bool,
-) -> tuple[Tensor, Tensor, Tensor]:
+    stat_shape: list[int] | None = None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     step = x.shape[1:]
-    return x.new_empty(x.shape), x.new_empty(step), x.new_empty(step, dtype=torch.bool)
+    stat = x.new_empty((0,) if stat_shape is None else (3, *stat_shape), dtype=torch.float64)
+    return x.new_empty(x.shape), x.new_empty(step), x.new_empty(step, dtype=torch.bool), stat
 
 
 @lif_forward.register_kernel("cuda")
@@ -71,10 +76,11 @@ def _lif_forward_cuda(
     decay_input: bool,
     reset: str,
     detach_reset: bool,
-) -> tuple[Tensor, Tensor, Tensor]:
+    stat_shape: list[int] | None = None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     from . import triton_lif
 
-    return triton_lif.forward(x, k, vth, v0, surrogate, decay_input, reset)
+    return triton_lif.forward(x, k, vth, v0, surrogate, decay_input, reset, stat_shape)
 
 
 @torch.library.custom_op("stablespike::lif_backward", mutates_args=(), device_types="cpu")
@@ -142,7 +148,8 @@ def _lif_backward_cuda(
 
 
 def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-    x, k, vth, v0, surrogate, decay_input, reset, detach_reset = inputs
+    x, k, vth, v0, surrogate, decay_input, reset, detach_reset, _stat_shape = inputs
+    ctx.mark_non_differentiable(output[3])
     # U[0] is often a view of MP-Init's running mean, which is updated in place right after the
     # forward: keep its value (a compact tensor: one value, one per channel, or one per neuron)
     ctx.save_for_backward(x, k, vth, v0.detach().clone())
@@ -151,7 +158,11 @@ def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
 
 
 def _backward(
-    ctx: Any, grad_out: Tensor | None, grad_v: Tensor | None, _grad_fired: Tensor | None
+    ctx: Any,
+    grad_out: Tensor | None,
+    grad_v: Tensor | None,
+    _grad_fired: Tensor | None,
+    _grad_stat: Tensor | None,
 ) -> tuple[Tensor | None, ...]:
     x, k, vth, v0 = ctx.saved_tensors
     if grad_out is None:
@@ -163,6 +174,7 @@ def _backward(
         gk if need[1] else None,
         gvth if need[2] else None,
         gv0 if need[3] else None,
+        None,
         None,
         None,
         None,

@@ -8,7 +8,8 @@ dtype, arithmetic in ``float32`` (``float64`` for ``float64`` inputs), compiled 
 multiply-add (``enable_fp_fusion=False``) and with IEEE division (``tl.div_rn``), so the
 forward repeats the reference's roundings and spikes match it exactly.
 
-* forward: reads ``X``, writes ``O``, ``U[T]`` and the fired mask;
+* forward: reads ``X``, writes ``O``, ``U[T]`` and the fired mask (MP-Init's statistic, when
+  asked for, is then summed from ``U[T]`` with PyTorch ops);
 * backward: reads ``X`` again and recomputes ``H[t]`` and ``dH/dk[t]`` into two
   ``[T_PAD, BLOCK]`` register tiles (``T_PAD`` the next power of two of ``T``), then runs the
   adjoint from ``t = T`` down, reading ``dL/dO[t]`` and writing ``dL/dX[t]`` (equations in
@@ -29,12 +30,20 @@ Example (on a CUDA machine with Triton)::
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import torch
 import triton
 import triton.language as tl
 
-from .layout import SCALAR, SURROGATE_CODES, compute_dtype, kernel_params, param_grads
+from .layout import (
+    SCALAR,
+    SURROGATE_CODES,
+    compute_dtype,
+    kernel_params,
+    param_grads,
+    stacked_statistic,
+)
 
 _FWD_BLOCK = 1024
 _TL_DTYPES = {torch.float32: tl.float32, torch.float64: tl.float64}
@@ -241,8 +250,12 @@ def forward(
     surrogate: str,
     decay_input: bool,
     reset: str,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Outputs ``[T, ...]``, ``U[T]`` and the fired mask (no autograd), like :func:`.cpu.forward`."""
+    stat_shape: Sequence[int] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Outputs ``[T, ...]``, ``U[T]``, the fired mask and MP-Init's statistic (no autograd).
+
+    Like :func:`.cpu.forward`; the statistic is summed from ``U[T]`` with PyTorch ops.
+    """
     _check(x)
     cdt = compute_dtype(x.dtype)
     lay, (kf, vf, uf) = kernel_params(x.shape[1:], (k, vth, v0), cdt)
@@ -260,7 +273,12 @@ def forward(
             _TL_DTYPES[cdt], _FWD_BLOCK,
             num_warps=4, enable_fp_fusion=False,
         )  # fmt: skip
-    return out, v_last, fired.view(torch.bool)
+    fired = fired.view(torch.bool)
+    if stat_shape is None:
+        stat = torch.empty(0, dtype=torch.float64, device=x.device)
+    else:
+        stat = stacked_statistic(v_last, fired, stat_shape)
+    return out, v_last, fired, stat
 
 
 def backward(
