@@ -28,6 +28,7 @@ def test_layers_and_swapping() -> None:
     x = torch.randn(3, 2, 4, 5, 5)
     for name in ("fused", "reference"):
         assert make_layer(name)(x).shape == x.shape
+    assert isinstance(make_layer("none"), torch.nn.Identity)
     with pytest.raises(ValueError, match="unknown implementation"):
         make_layer("nope")
     net = torch.nn.Sequential(make_layer("reference"))
@@ -50,4 +51,6 @@ def test_bench_prints_tables_and_writes_json(tmp_path: Path, capsys) -> None:
     result = json.loads(out.read_text().splitlines()[-1])
     impls = [r["impl"] for r in result["layer"][0]["rows"]]
     assert impls == ["fused", "reference"]
-    assert {r["impl"] for r in result["network"]} == {"fused", "reference"}
+    # the last row is the step without neurons, the bound of every speed-up
+    assert [r["impl"] for r in result["network"]] == ["fused", "reference", "none"]
+    assert "(no neuron)" in text

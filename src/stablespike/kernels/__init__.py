@@ -1,7 +1,8 @@
 """Implementations of the multi-step LIF recurrence, chosen by name.
 
 Every backend has the signature of :func:`stablespike.functional.lif_sequence` (without
-``return_h``) and must match it numerically. ``"reference"`` is that readable per-step definition;
+``return_h``; with ``statistic_shape``, through which :class:`~stablespike.TrLIF` asks for
+MP-Init's statistic of ``U[T]`` in training mode) and must match it numerically. ``"reference"`` is that readable per-step definition;
 ``"fused"`` (:mod:`.fused`) runs the whole recurrence in one kernel pass (C++/OpenMP on the CPU,
 built at first use; Triton on CUDA). ``"auto"`` picks ``"fused"`` where it can run (CPU with a
 C++ compiler and ninja on ``PATH``, CUDA with Triton installed) and ``"reference"`` elsewhere.

@@ -6,7 +6,8 @@ implementation (stablespike fused, stablespike reference, SpikingJelly ``Paramet
 snnTorch ``Leaky``, the last two when installed): median time per call, saved-for-backward
 bytes and peak memory. It also prints the layer's memory-bandwidth floor (the bytes a fused
 forward + backward must move over the measured copy bandwidth) and each time's ratio to it, and
-the fused ops alone against a plain copy of the same bytes.
+the fused ops alone against a plain copy of the same bytes. The network table ends with the
+step without any neuron (identity in their place): no neuron implementation can be faster.
 
 On the CPU it runs twice by default, in fresh processes: with glibc's default allocator (large
 freed blocks go back to the OS, so every large new tensor pays page faults: ``default``) and
@@ -36,7 +37,7 @@ from typing import Any
 
 import torch
 
-from .bench_impls import IMPLEMENTATIONS
+from .bench_impls import IMPLEMENTATIONS, NO_NEURON
 from .bench_runs import bench_kernel, bench_layer, bench_network, layer_bytes
 from .benchtools import CLOCKS, copy_bandwidth, reuse_freed_memory, use_clock
 
@@ -153,6 +154,7 @@ def _print_layer(rows: list[dict[str, Any]], floor_s: float) -> None:
 
 
 def _print_network(rows: list[dict[str, Any]]) -> None:
+    """One line per implementation; ``none`` (no neuron) is the ceiling of every speed-up."""
     ref = next((r["step_s"] for r in rows if r.get("impl") == "reference"), None)
     print(f"  {'impl':<13}{'step':>12}{'vs ref':>8}{'peak':>12}{'saved':>12}")
     for r in rows:
@@ -160,8 +162,9 @@ def _print_network(rows: list[dict[str, Any]]) -> None:
             print(f"  {r['impl']:<13} skipped: {r['skipped']}")
             continue
         speed = f"{ref / r['step_s']:7.2f}x" if ref else "       -"
+        name = "(no neuron)" if r["impl"] == NO_NEURON else r["impl"]
         print(
-            f"  {r['impl']:<13}{_ms(r['step_s']):>12}{speed:>8}"
+            f"  {name:<13}{_ms(r['step_s']):>12}{speed:>8}"
             f"{r['peak_bytes'] / MiB:8.1f} MiB{r['saved_bytes'] / MiB:8.1f} MiB"
         )
 
@@ -215,7 +218,9 @@ def _run_here(args: argparse.Namespace) -> int:
     if "network" in what:
         print(f"-- ResNet-19 training step: T={args.timesteps}, batch {args.batch}, 3x32x32")
         try:
-            rows = bench_network(impls, dev, args.batch, args.timesteps, args.net_repeats)
+            rows = bench_network(
+                impls, dev, args.batch, args.timesteps, args.net_repeats, bound=True
+            )
         except ImportError as err:
             print(f"  skipped: stablespike.models.build_model('resnet19') is unavailable ({err})")
         else:

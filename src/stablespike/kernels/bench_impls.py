@@ -10,7 +10,8 @@ in training mode, with learnable parameters:
 * ``snntorch`` — snnTorch's ``Leaky(learn_beta=True, learn_threshold=True)``, stepped over T.
 
 The last two are optional: :func:`make_layer` raises :class:`Unavailable` with the reason when
-the package is not installed.
+the package is not installed. ``none`` (:data:`NO_NEURON`, an ``nn.Identity``) is not a neuron:
+a network built with it shows the time of everything else, the ceiling of any neuron's speed-up.
 
 Example:
     >>> import torch
@@ -30,6 +31,10 @@ from ..neurons import TrLIF
 
 IMPLEMENTATIONS: tuple[str, ...] = ("fused", "reference", "spikingjelly", "snntorch")
 """Names accepted by :func:`make_layer`, in the order the benchmark reports them."""
+
+
+NO_NEURON = "none"
+"""The stand-in for "no neuron at all" (identity) that :func:`make_layer` also accepts."""
 
 
 class Unavailable(RuntimeError):
@@ -77,6 +82,8 @@ _PACKAGES = {"spikingjelly": "spikingjelly", "snntorch": "snntorch"}
 
 def make_layer(name: str) -> nn.Module:
     """A fresh layer of implementation ``name`` (see the module docs)."""
+    if name == NO_NEURON:
+        return nn.Identity()
     if name not in IMPLEMENTATIONS:
         raise ValueError(f"unknown implementation {name!r}; expected one of {IMPLEMENTATIONS}")
     package = _PACKAGES.get(name)

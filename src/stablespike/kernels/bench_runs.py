@@ -5,7 +5,8 @@
 * :func:`bench_kernel` — the fused ops alone (no autograd) against a plain copy that moves the
   same bytes, and against the memory-bandwidth floor;
 * :func:`bench_network` — one ResNet-19 training step (SGD, cross-entropy on the time-mean
-  logits) per implementation: median time, peak memory, saved-for-backward bytes.
+  logits) per implementation: median time, peak memory, saved-for-backward bytes; with
+  ``bound=True`` also the step with no neuron at all (identity), which bounds every speed-up.
 
 The fused kernels move ``5 x T x N`` values per forward + backward (forward: read ``X``, write
 ``O``; backward: read ``X`` and ``dL/dO``, write ``dL/dX``): :func:`layer_bytes`.
@@ -24,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .bench_impls import Unavailable, make_layer, swap_neurons
+from .bench_impls import NO_NEURON, Unavailable, make_layer, swap_neurons
 from .benchtools import copy_seconds, median_times, peak_bytes, saved_bytes
 
 Row = dict[str, Any]
@@ -116,7 +117,12 @@ def _resnet19(name: str, device: str, timesteps: int) -> nn.Module:
 
 
 def bench_network(
-    impls: Sequence[str], device: str, batch: int, timesteps: int, repeats: int
+    impls: Sequence[str],
+    device: str,
+    batch: int,
+    timesteps: int,
+    repeats: int,
+    bound: bool = False,
 ) -> list[Row]:
     """One ResNet-19 training step per implementation (see the module docs)."""
     from ..models import time_mean_logits
@@ -126,7 +132,7 @@ def bench_network(
     labels = torch.randint(0, 10, (batch,), generator=gen).to(device)
     nets: dict[str, nn.Module] = {}
     rows: list[Row] = []
-    for name in impls:
+    for name in [*impls, NO_NEURON] if bound else impls:
         torch.manual_seed(0)
         try:
             nets[name] = _resnet19(name, device, timesteps)
