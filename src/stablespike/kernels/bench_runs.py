@@ -100,7 +100,8 @@ def bench_kernel(shape: Sequence[int], device: str, repeats: int) -> Row:
     return {"shape": list(shape), "bytes": nbytes, "kernel_s": t_kernel, "copy_s": t_copy}
 
 
-def _resnet19(name: str, device: str, timesteps: int) -> nn.Module:
+def resnet19_with(name: str, device: str, timesteps: int) -> nn.Module:
+    """ResNet-19 (10 classes, 3 input channels) in training mode with neurons of impl ``name``."""
     from ..models import build_model
 
     backend = name if name in ("fused", "reference") else "reference"
@@ -135,7 +136,7 @@ def bench_network(
     for name in [*impls, NO_NEURON] if bound else impls:
         torch.manual_seed(0)
         try:
-            nets[name] = _resnet19(name, device, timesteps)
+            nets[name] = resnet19_with(name, device, timesteps)
         except Unavailable as err:
             rows.append({"impl": name, "skipped": str(err)})
     optims = {n: torch.optim.SGD(m.parameters(), lr=0.02, momentum=0.9) for n, m in nets.items()}

@@ -31,7 +31,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -516,9 +518,19 @@ void check_param(const at::Tensor& p, const at::Tensor& x, int64_t mode, const G
 
 // Ask Linux to back the 2 MiB-aligned interior of a large fresh output with transparent huge
 // pages (where THP is in "madvise" mode), so that the kernel's first writes take one page fault
-// per 2 MiB instead of per 4 KiB. Only a hint: without THP nothing changes.
+// per 2 MiB instead of per 4 KiB. Only a hint: without THP nothing changes; the environment
+// variable STABLESPIKE_HUGE_PAGES=0 turns it off.
+bool huge_pages_wanted() {
+  static const bool wanted = [] {
+    const char* env = std::getenv("STABLESPIKE_HUGE_PAGES");
+    return env == nullptr || std::string(env) != "0";
+  }();
+  return wanted;
+}
+
 at::Tensor huge_pages(at::Tensor t) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (!huge_pages_wanted()) return t;
   constexpr uintptr_t HUGE = uintptr_t(1) << 21;
   const uintptr_t begin = reinterpret_cast<uintptr_t>(t.data_ptr());
   const uintptr_t end = begin + static_cast<uintptr_t>(t.nbytes());
