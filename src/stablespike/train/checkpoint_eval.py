@@ -18,7 +18,7 @@ from ..models import model_from_config, set_timesteps
 from .batches import TrainData
 from .checkpoint import load_checkpoint
 from .config import TrainConfig
-from .distributed import setup_distributed, teardown_distributed, wrap_model
+from .distributed import distributed_session, wrap_model
 from .errors import CheckpointError, ConfigError
 from .evaluation import evaluate
 from .run_state import restore_model
@@ -58,8 +58,7 @@ def evaluate_checkpoint(
     if not ckpt.get("model_config"):
         raise CheckpointError(f"{path} holds no model configuration to rebuild the model from")
     configure_determinism(cfg.deterministic, cfg.threads)
-    ctx = setup_distributed(cfg.device)
-    try:
+    with distributed_session(cfg.device) as ctx:
         try:
             model = model_from_config(ckpt["model_config"])
         except ValueError as err:
@@ -90,5 +89,3 @@ def evaluate_checkpoint(
             "recorded_accuracy_per_timestep": recorded.get("accuracy_per_timestep"),
             "layers": layer_report(model, result.firing_rates),
         }
-    finally:
-        teardown_distributed(ctx)

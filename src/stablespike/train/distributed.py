@@ -16,6 +16,8 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,7 @@ __all__ = [
     "all_gather_objects",
     "all_reduce_sum",
     "any_rank",
+    "distributed_session",
     "setup_distributed",
     "teardown_distributed",
     "unwrap",
@@ -89,10 +92,34 @@ def setup_distributed(device: str = "auto") -> DistContext:
     return DistContext(rank, world_size, local_rank, dev, initialized_here=True)
 
 
-def teardown_distributed(ctx: DistContext) -> None:
-    """Leave the process group if :func:`setup_distributed` joined it."""
+def teardown_distributed(ctx: DistContext, *, completed: bool = True) -> None:
+    """Leave the process group if :func:`setup_distributed` joined it.
+
+    After a ``completed`` run every rank first waits at a barrier, so that no rank tears down
+    its connections while another (rank 0 writing the summary, say) still uses the group:
+    Gloo aborts a process whose peer vanished mid-shutdown. After a failure there is no barrier
+    (the other ranks may never arrive).
+    """
     if ctx.initialized_here and dist.is_initialized():
+        if completed:
+            dist.barrier()
         dist.destroy_process_group()
+
+
+@contextmanager
+def distributed_session(device: str = "auto") -> Iterator[DistContext]:
+    """``with distributed_session(device) as ctx:`` joins the group and always leaves it.
+
+    A block that completes ends at the barrier of :func:`teardown_distributed`; one that raises
+    leaves without it.
+    """
+    ctx = setup_distributed(device)
+    try:
+        yield ctx
+    except BaseException:
+        teardown_distributed(ctx, completed=False)
+        raise
+    teardown_distributed(ctx)
 
 
 def wrap_model(model: nn.Module, ctx: DistContext, *, sync_bn: bool = False) -> nn.Module:

@@ -27,8 +27,7 @@ from .config import TrainConfig, config_diff
 from .distributed import (
     DistContext,
     any_rank,
-    setup_distributed,
-    teardown_distributed,
+    distributed_session,
     wrap_model,
 )
 from .errors import CheckpointError, RunDirError
@@ -153,11 +152,8 @@ def train(
 ) -> dict[str, Any]:
     """Train as ``cfg`` says (continuing from ``checkpoint`` if given); returns the summary."""
     cfg = cfg.replace().validate()
-    ctx = setup_distributed(cfg.device)
-    try:
+    with distributed_session(cfg.device) as ctx:
         return _run(cfg, ctx, checkpoint, lambda msg: log(msg) if ctx.is_main else None)
-    finally:
-        teardown_distributed(ctx)
 
 
 def resume_config(

@@ -52,8 +52,10 @@ enum Mode : int64_t { SCALAR = 0, ROW = 1, COL = 2, FULL = 3 };
 // (GCC vector extensions: one source for float and double, AVX2 or AVX-512 by build flags).
 #if defined(__AVX512F__)
 constexpr int VBYTES = 64;
-#else
+#elif defined(__AVX__)
 constexpr int VBYTES = 32;
+#else
+constexpr int VBYTES = 16;  // SSE2 (a build without AVX flags)
 #endif
 constexpr int W = 4;      // vectors per forward block
 constexpr int WB = 2;     // vectors per backward sub-block (more state per neuron: fewer fit)
