@@ -61,6 +61,32 @@ def test_eval_reproduces_the_recorded_accuracy(
     assert "read-out after t steps:  t=1" in printed and "recorded at training time" in printed
 
 
+def test_load_trained_model_reproduces_eval_and_folds(finished_run: Path, tiny_npz: Path) -> None:
+    import numpy as np
+
+    import stablespike as ss
+    from stablespike.train import load_trained_model
+
+    model, cfg = load_trained_model(finished_run)  # the run directory: its best.pt
+    assert not model.training and cfg.timesteps == 2
+    data = np.load(tiny_npz)
+    x = torch.as_tensor(data["x_test"], dtype=torch.float32)
+    if x.dim() == 3:
+        x = x.unsqueeze(1)
+    x = x / 255.0 if x.max() > 1 else x
+    summary = json.loads((finished_run / "summary.json").read_text())
+    with torch.no_grad():
+        logits = model(x)  # [T, B, classes]
+    labels = torch.as_tensor(data["y_test"])
+    acc = float((logits.mean(0).argmax(1) == labels).float().mean()) * 100
+    assert acc == pytest.approx(summary["best"]["accuracy"], abs=1e-6)
+    folded = ss.fold_thresholds(model, example_input=x[:4])
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x[:4]), logits[:, :4], rtol=1e-5, atol=1e-5)
+    with pytest.raises(Exception, match="checkpoint"):
+        load_trained_model(finished_run / "missing.pt")
+
+
 def test_resume_of_a_finished_run_only_reports(
     finished_run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

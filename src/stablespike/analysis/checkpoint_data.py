@@ -1,9 +1,11 @@
-"""Rebuilding a trained model and its test batches from a training checkpoint.
+"""A trained model and its test batches from a training checkpoint.
 
 The checkpoint (``RUN_DIR/best.pt`` or ``last.pt`` written by ``stablespike train``) holds the
 run's config and the model configuration; the model is rebuilt from them and the weights,
 BatchNorm statistics and MP-Init means are loaded. The batches are the test split of the run's
 dataset (or of ``dataset``), time-major for event data, as ``stablespike eval`` sees them.
+
+The model comes from :func:`stablespike.train.load_trained_model` (re-exported here).
 
 Example::
 
@@ -15,37 +17,14 @@ Example::
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
+from ..train.trained_model import load_trained_model
 
-def load_trained_model(path: str | os.PathLike[str]) -> tuple[nn.Module, Any]:
-    """``(model, TrainConfig)`` of the checkpoint at ``path`` (model on the CPU, eval mode).
-
-    Raises :class:`~stablespike.train.CheckpointError` when the file cannot be used.
-    """
-    from ..models import model_from_config
-    from ..train.checkpoint import load_checkpoint
-    from ..train.config import TrainConfig
-    from ..train.errors import CheckpointError
-    from ..train.run_state import restore_model
-
-    path = Path(path)
-    ckpt = load_checkpoint(path)
-    cfg = TrainConfig.from_dict(ckpt["config"], source=f"config in {path}")
-    if not ckpt.get("model_config"):
-        raise CheckpointError(f"{path} holds no model configuration to rebuild the model from")
-    try:
-        model = model_from_config(ckpt["model_config"])
-    except ValueError as err:
-        raise CheckpointError(f"cannot rebuild the model of {path}: {err}") from None
-    restore_model(model, ckpt, source=str(path))
-    return model.eval(), cfg
+__all__ = ["load_trained_model", "test_batches"]
 
 
 def test_batches(

@@ -1,7 +1,8 @@
 """Training, resuming and evaluating spiking networks (the ``train``/``resume``/``eval`` commands).
 
 The Python API mirrors the command line: a :class:`TrainConfig` (one field per flag),
-:func:`train`, :func:`resume` and :func:`evaluate_checkpoint`. Names are imported on first use.
+:func:`train`, :func:`resume` and :func:`evaluate_checkpoint`, and :func:`load_trained_model`
+for using a trained model from Python. Names are imported on first use.
 
 Example::
 
@@ -22,6 +23,7 @@ _EXPORTS = {
     "train": "session",
     "resume": "session",
     "evaluate_checkpoint": "checkpoint_eval",
+    "load_trained_model": "trained_model",
     "load_checkpoint": "checkpoint",
     "save_checkpoint": "checkpoint",
     "TrainError": "errors",

@@ -14,17 +14,17 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..models import model_from_config, set_timesteps
+from ..models import set_timesteps
 from .batches import TrainData
 from .checkpoint import load_checkpoint
 from .config import TrainConfig
 from .distributed import distributed_session, wrap_model
-from .errors import CheckpointError, ConfigError
+from .errors import ConfigError
 from .evaluation import evaluate
-from .run_state import restore_model
 from .seeding import configure_determinism
 from .step import autocast_factory, resolve_amp
 from .summary import layer_report
+from .trained_model import rebuild_model
 
 __all__ = ["evaluate_checkpoint"]
 
@@ -55,15 +55,9 @@ def evaluate_checkpoint(
     if batch_size:
         changes["eval_batch_size"] = batch_size
     cfg = cfg.replace(**changes).validate()
-    if not ckpt.get("model_config"):
-        raise CheckpointError(f"{path} holds no model configuration to rebuild the model from")
     configure_determinism(cfg.deterministic, cfg.threads)
     with distributed_session(cfg.device) as ctx:
-        try:
-            model = model_from_config(ckpt["model_config"])
-        except ValueError as err:
-            raise CheckpointError(f"cannot rebuild the model of {path}: {err}") from None
-        restore_model(model, ckpt, source=str(path))
+        model = rebuild_model(ckpt, str(path))
         if timesteps is not None:
             try:
                 set_timesteps(model, timesteps)
