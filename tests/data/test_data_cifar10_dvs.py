@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -277,9 +281,21 @@ def test_killed_preprocessing_leftovers_are_ignored(
     monkeypatch.undo()
     (leftover,) = _cache_entries(tmp_path)
     assert leftover.startswith(".") and leftover.endswith(".tmp")
+    # the builder is this (living) process: a concurrent build, kept by the next build
+    build_datasets("cifar10_dvs", tmp_path, time_steps=2, size=128, augment=False)
+    assert leftover in _cache_entries(tmp_path)
+    # once its builder is gone (as after kill -9), the next build of the key deletes it
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    record = tmp_path / dvs.CACHE_DIR / leftover / cache_module.BUILDER
+    record.write_text(record.read_text().replace(f'"pid": {os.getpid()}', f'"pid": {dead}'))
+    final_dir = [e for e in _cache_entries(tmp_path) if not e.startswith(".")][0]
+    shutil.rmtree(tmp_path / dvs.CACHE_DIR / final_dir)  # force a rebuild
     bundle = build_datasets("cifar10_dvs", tmp_path, time_steps=2, size=128, augment=False)
-    final = [e for e in _cache_entries(tmp_path) if not e.startswith(".")]
-    assert len(final) == 1 and (tmp_path / dvs.CACHE_DIR / final[0] / MARKER).is_file()
+    entries = _cache_entries(tmp_path)
+    assert len(entries) == 1 and (tmp_path / dvs.CACHE_DIR / entries[0] / MARKER).is_file()
     assert np.array_equal(bundle.test[9][0].numpy(), _naive_frames(902, 2, "number"))
 
 

@@ -7,8 +7,9 @@ inside it, and the folder is then renamed to ``root/<key>`` with one
 ``os.replace``. So a reader either sees a complete cache or none: an
 interrupted build (exception, Ctrl-C) removes its temporary folder, and a
 folder ``root/<key>`` without a valid marker (e.g. copied by hand) is deleted
-and rebuilt. A process killed with SIGKILL can leave a ``.tmp`` folder
-behind; it is never read and can be deleted.
+and rebuilt. A process killed with SIGKILL leaves its ``.tmp`` folder behind:
+each temporary folder records its builder's host and process id, and the next
+build of the same key deletes those whose builder no longer runs on this host.
 
 Example:
     >>> import tempfile
@@ -25,14 +26,16 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MARKER", "build_cache", "cache_key", "is_complete"]
+__all__ = ["MARKER", "build_cache", "cache_key", "is_complete", "remove_abandoned_builds"]
 
 MARKER = "COMPLETE.json"
+BUILDER = "BUILDER.json"
 
 
 def cache_key(params: Mapping[str, Any]) -> str:
@@ -81,9 +84,12 @@ def build_cache(
     if final.exists():
         shutil.rmtree(final)
     root.mkdir(parents=True, exist_ok=True)
+    remove_abandoned_builds(root, key)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", suffix=".tmp", dir=root))
     try:
+        (tmp / BUILDER).write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
         build(tmp)
+        (tmp / BUILDER).unlink()
         marker = {**(metadata or {}), "key": key}
         (tmp / MARKER).write_text(json.dumps(marker, sort_keys=True, indent=1))
         try:
@@ -94,3 +100,32 @@ def build_cache(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def remove_abandoned_builds(root: str | os.PathLike[str], key: str) -> list[Path]:
+    """Delete ``root/.<key>.*.tmp`` folders whose builder process is gone; returns them.
+
+    Folders built on another host, or whose builder record cannot be read yet (a build that
+    has just started), are kept.
+    """
+    removed = []
+    for tmp in Path(root).glob(f".{key}.*.tmp"):
+        try:
+            who = json.loads((tmp / BUILDER).read_text())
+            host, pid = who["host"], int(who["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if host == socket.gethostname() and not _process_alive(pid):
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
+    return removed
