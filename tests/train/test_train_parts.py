@@ -219,3 +219,16 @@ def test_timesteps_reach_event_datasets(monkeypatch: pytest.MonkeyPatch) -> None
             batches.TrainData.build(TrainConfig(dataset=name, timesteps=6), ctx=None)
     assert seen["cifar10-dvs"]["time_steps"] == 6
     assert "time_steps" not in seen["fashion-mnist"]
+
+
+def test_short_run_warning_for_unsettled_batchnorm() -> None:
+    from torch import nn
+
+    from stablespike.train.bn_check import short_run_warning
+
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.BatchNorm1d(2, momentum=0.3))
+    note = short_run_warning(net, total_steps=20)
+    assert note is not None and "momentum 0.1" in note and "12%" in note and "44 steps" in note
+    assert short_run_warning(net, total_steps=44) is None  # 0.9^44 < 1 %
+    assert short_run_warning(nn.Sequential(nn.Conv2d(1, 2, 3)), total_steps=1) is None
+    assert short_run_warning(nn.Sequential(nn.BatchNorm2d(2, momentum=None)), 1) is None

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from .batches import TrainData
+from .bn_check import short_run_warning
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .distributed import DistContext
@@ -200,6 +201,10 @@ class Trainer:
     # ------------------------------------------------------------------ the run
     def fit(self) -> dict[str, Any]:
         """Train the remaining epochs; write and print the summary; return it."""
+        if self.progress.epoch == 0 and self.progress.step == 0:
+            note = short_run_warning(self.model, self.cfg.epochs * self.data.steps_per_epoch)
+            if note is not None:
+                self.log(f"warning: {note}")
         for epoch in range(self.progress.epoch, self.cfg.epochs):
             self._train_epoch(epoch)
             self._end_epoch(epoch)
