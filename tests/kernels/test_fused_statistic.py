@@ -124,3 +124,19 @@ def test_forward_op_with_statistic_passes_opcheck() -> None:
     for stat_shape in ([4, 1], [], [5]):
         args = (x, k, vth, v0, "trsg", True, "soft", False, stat_shape)
         torch.library.opcheck(ops.lif_forward, args)
+
+
+@pytest.mark.parametrize(
+    ("shape", "kwargs"),
+    [((4, 0, 3), {}), ((4, 0, 3, 5, 5), dict(per_channel=True, channels=3))],
+)
+def test_empty_batch_in_training_mode(shape, kwargs) -> None:
+    """No neuron at all: same (empty) outputs and the same MP-Init update as the reference."""
+    layers = [TrLIF(backend=b, **kwargs).train() for b in ("reference", "fused")]
+    for lif in layers:
+        lif.mp_mean.fill_(0.5)
+        x = torch.randn(shape, requires_grad=True)
+        out = lif(x)
+        out.sum().backward()
+        assert out.shape == shape and x.grad.shape == shape
+    torch.testing.assert_close(layers[1].mp_mean, layers[0].mp_mean, rtol=0, atol=0)

@@ -78,7 +78,7 @@ def compact(p: torch.Tensor, step_shape: Sequence[int]) -> torch.Tensor:
     """
     q = p.reshape((1,) * (len(step_shape) - p.dim()) + tuple(p.shape))
     for d in range(q.dim()):
-        if q.shape[d] != 1 and q.stride(d) == 0:
+        if q.shape[d] > 1 and q.stride(d) == 0:
             q = q.narrow(d, 0, 1)
     return q
 
