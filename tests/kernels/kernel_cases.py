@@ -154,22 +154,75 @@ def run(backend: Callable, case: Case, inputs: Inputs, grad_dtype: torch.dtype |
 
 
 def assert_grads_close(
-    ref: tuple[torch.Tensor, ...], got: tuple[torch.Tensor, ...], tol: float
+    ref: tuple[torch.Tensor, ...],
+    got: tuple[torch.Tensor, ...],
+    tol: float,
+    slack: tuple[float, ...] = (),
 ) -> None:
-    """Each gradient within ``tol`` of the reference, relative to its largest entry (at least 1)."""
+    """Each gradient within ``tol`` of the reference, relative to its largest entry (at least 1).
+
+    ``slack`` adds an absolute allowance per gradient (see :func:`check_parity`).
+    """
     if len(ref) != len(got):
         raise AssertionError(f"{len(got)} gradients, expected {len(ref)}")
     names = ("x", "tau", "threshold", "v0")
-    for name, r, g in zip(names, ref, got, strict=False):
+    for i, (name, r, g) in enumerate(zip(names, ref, got, strict=False)):
         r64, g64 = r.detach().double().cpu(), g.detach().double().cpu()
         scale = max(1.0, float(r64.abs().max())) if r64.numel() else 1.0
         err = float((r64 - g64).abs().max()) if r64.numel() else 0.0
-        if not err <= tol * scale:
-            raise AssertionError(f"grad {name}: max error {err:.3g} > {tol} x {scale:.3g}")
+        allowed = tol * scale + (slack[i] if i < len(slack) else 0.0)
+        if not err <= allowed:
+            raise AssertionError(f"grad {name}: max error {err:.3g} > {allowed:.3g}")
+
+
+def summation_slack(case: Case, inputs64: Inputs) -> tuple[float, ...]:
+    """Float32 rounding allowance of each gradient that sums over neurons and steps.
+
+    The gradient of a broadcast constant (``tau``, threshold, a per-channel ``U[0]``) is a sum of
+    per-neuron contributions; summing them in float32 in any order may err by about
+    ``T * eps32 * sum |contribution|`` (``eps32 = 2^-24``), which exceeds ``1e-5`` where large
+    contributions cancel. The contributions come from the float64 reference with one leaf per
+    neuron.
+    """
+
+    def per_neuron(t: torch.Tensor | None) -> torch.Tensor | None:
+        if t is None or not t.requires_grad:
+            return t
+        return t.detach().expand(case.step).clone().requires_grad_()
+
+    v0 = per_neuron(inputs64.v0_leaf)
+    spread = Inputs(
+        inputs64.x, per_neuron(inputs64.tau), per_neuron(inputs64.threshold), v0,
+        lambda: v0,
+    )  # fmt: skip
+    _, grads = run(lif_sequence, case, spread, grad_dtype=torch.float32)
+    eps32 = 2.0**-24
+    return (0.0, *(case.T * eps32 * float(g.abs().sum()) for g in grads[1:]))
+
+
+def upcast(inputs: Inputs, step: tuple[int, ...]) -> Inputs:
+    """The same leaf values in float64 (new leaves)."""
+
+    def leaf(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t.detach().double().requires_grad_(t.requires_grad)
+
+    v0 = leaf(inputs.v0_leaf)
+    return Inputs(
+        leaf(inputs.x), leaf(inputs.tau), leaf(inputs.threshold), v0,
+        lambda: None if v0 is None else v0.expand(step),
+    )  # fmt: skip
 
 
 def check_parity(backend: Callable, case: Case, device: str = "cpu", tol: float = 1e-5) -> None:
-    """The backend matches the reference on ``case``: exact forward, gradients within ``tol``."""
+    """The backend matches the reference on ``case``: exact forward, gradients within ``tol``.
+
+    Float32 gradients of the constants are long sums over neurons and steps, whose rounding
+    depends on the order of summation and can exceed ``tol`` where large terms cancel (for the
+    reference as for the kernel). Where the float32 results differ by more than ``tol``, the
+    kernel's gradients are judged against the reference evaluated in float64 on the same input
+    values (when its spikes are the same), allowing the float32 summation error bound of
+    :func:`summation_slack`.
+    """
     inputs = make_inputs(case, device)
     ref, ref_grads = run(lif_sequence, case, inputs)
     got, got_grads = run(backend, case, inputs)
@@ -177,7 +230,16 @@ def check_parity(backend: Callable, case: Case, device: str = "cpu", tol: float 
     torch.testing.assert_close(got.v_last, ref.v_last, rtol=0, atol=0)
     assert torch.equal(got.fired, ref.fired)
     assert_statistics_equal(ref.mp_stat, got.mp_stat)
-    assert_grads_close(ref_grads, got_grads, tol)
+    try:
+        assert_grads_close(ref_grads, got_grads, tol)
+    except AssertionError:
+        if case.dtype != torch.float32:
+            raise
+        inputs64 = upcast(inputs, case.step)
+        exact, exact_grads = run(lif_sequence, case, inputs64, grad_dtype=torch.float32)
+        if not torch.equal(exact.output != 0, ref.output != 0):
+            raise
+        assert_grads_close(exact_grads, got_grads, tol, summation_slack(case, inputs64))
 
 
 def assert_statistics_equal(ref, got) -> None:
