@@ -179,6 +179,26 @@ def test_nonfinite_inputs_do_not_corrupt_mp_mean() -> None:
     assert lif.mp_mean.item() == pytest.approx(0.1 * ref.v_last.mean().item())
 
 
+def test_nonfinite_count_read_every_n_calls() -> None:
+    """As on a GPU: the count is summed on the device and read on the host every N calls."""
+    import warnings
+
+    lif = TrLIF()
+    lif.mp_warn_every = 3
+    x = torch.full((2, 1, 4), 3.0)
+    x[:, 0, 2] = float("inf")  # fires: U[T] = inf, one excluded value per call
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lif(x)
+        lif(x)
+        assert not caught
+        lif(x)
+    (w,) = caught
+    assert "3 non-finite membrane potentials" in str(w.message)
+    assert "in the last 3 training calls" in str(w.message)
+    assert math.isfinite(lif.mp_mean.item())
+
+
 def test_binary_output_for_inference() -> None:
     lif = TrLIF(init_threshold=0.5, binary_output=True).eval()
     out = lif(_x(3, 2, 8))

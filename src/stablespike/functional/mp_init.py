@@ -72,9 +72,14 @@ def grouped_statistic(
         )
     dims = [d for d, s in enumerate(padded) if s == 1]
     # a finite sum means every value is finite (NaN and inf propagate; an overflow of large
-    # finite values only sends us down the exact path below): one pass, no masks allocated
-    # (under torch.compile the branch-free exact path is taken: no host synchronisation)
-    all_finite = not torch.compiler.is_compiling() and bool(torch.isfinite(v.sum()))
+    # finite values only sends us down the exact path below): one pass, no masks allocated.
+    # Reading it needs the host; on other devices and under torch.compile the branch-free exact
+    # path is taken instead, with no synchronisation.
+    all_finite = (
+        v.device.type == "cpu"
+        and not torch.compiler.is_compiling()
+        and bool(torch.isfinite(v.sum()))
+    )
     finite = None if all_finite else torch.isfinite(v)
     use = fired if finite is None else fired & finite
     zero = torch.zeros((), dtype=v.dtype, device=v.device)
