@@ -255,6 +255,7 @@ struct BwdOut {
   // per-item partial sums (modes SCALAR / ROW) or per-neuron values (COL / FULL)
   double* part[3];
   void* neuron[3];
+  bool need_gv0;  // else U[0]'s gradient is left at 0
 };
 
 // One step of the adjoint for a vector of neurons: from H, Vthr (ib = 1 / Vthr), dL/dO and
@@ -326,8 +327,8 @@ inline void adjoint_step(V h, V th, V ib, V gO, V a, V one, V zero, V half, V th
 }
 
 // One sub-block of WB vectors: recompute H[t] and dH/dk[t] into `scratch` ([2, T, WB] vectors)
-// from U[0] (in ap), then the adjoint from a[T] = dL/dU[T] (gv, or 0); leaves dL/dU[0] in ap and the summands of
-// the k and Vthr gradients in akp, avp. gx may be null (not needed).
+// from U[0] (in ap), then the adjoint from a[T] = dL/dU[T] (gv, or 0); leaves dL/dU[0] in ap
+// and the summands of the k and Vthr gradients in akp, avp. gx may be null (not needed).
 template <typename S, int SURR, bool DECAY, bool SOFT, bool DETACH>
 inline void backward_block(const S* __restrict__ x, const S* __restrict__ go,
                            const S* __restrict__ gv, S* __restrict__ gx, int64_t stride, int64_t T,
@@ -462,13 +463,15 @@ void backward_all(const S* x, const S* go, const S* gv, const S* k, const S* vth
       const Item it = item_at(g, i);
       fill_param(kb, k, modes[0], g, it, S(0));
       fill_param(vb, vth, modes[1], g, it, S(1));
-      for (int64_t j = 0; j < CHUNK; ++j) ib[j] = S(1) / vb[j];
+      if constexpr (SURR == RS) {  // only RS-SG's derivatives divide by Vthr
+        for (int64_t j = 0; j < CHUNK; ++j) ib[j] = S(1) / vb[j];
+      }
       fill_param(a, v0, modes[2], g, it, S(0));
       backward_item<S, SURR, DECAY, SOFT, DETACH>(x, go, gv, gx, g, it, kb, vb, ib, a, acck,
                                                   accv, tmp, scratch.data());
       store_grad(acck, modes[0], g, it, i, o.part[0], static_cast<S*>(o.neuron[0]));
       store_grad(accv, modes[1], g, it, i, o.part[1], static_cast<S*>(o.neuron[1]));
-      store_grad(a, modes[2], g, it, i, o.part[2], static_cast<S*>(o.neuron[2]));
+      if (o.need_gv0) store_grad(a, modes[2], g, it, i, o.part[2], static_cast<S*>(o.neuron[2]));
     }
   });
 }
@@ -595,7 +598,7 @@ std::vector<at::Tensor> lif_forward(const at::Tensor& x, const at::Tensor& k,
 }
 
 // Returns gx (empty if not need_gx) and, for k, Vthr and U[0], per-row sums [R] in float64 (modes
-// SCALAR and ROW) or per-neuron values [N] (COL and FULL); U[0]'s is meaningless if not need_gv0.
+// SCALAR and ROW) or per-neuron values [N] (COL and FULL); U[0]'s is zeros if not need_gv0.
 std::vector<at::Tensor> lif_backward(const at::Tensor& grad_out,
                                      const std::optional<at::Tensor>& grad_v, const at::Tensor& x,
                                      const at::Tensor& k, const at::Tensor& vth,
@@ -623,6 +626,7 @@ std::vector<at::Tensor> lif_backward(const at::Tensor& grad_out,
   std::vector<double> parts(3 * items, 0.0);
   std::vector<at::Tensor> neuron(3);
   BwdOut o{};
+  o.need_gv0 = need_gv0;
   for (int p = 0; p < 3; ++p) {
     o.part[p] = parts.data() + p * items;
     const bool per_neuron = modes[p] == COL || modes[p] == FULL;
