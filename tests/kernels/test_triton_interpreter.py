@@ -30,6 +30,19 @@ def test(case):
     check_parity(lif_fused, case)
 
 test()
+
+# MP-Init's per-layer statistic summed by the forward kernel, with non-finite potentials
+import torch
+from kernel_cases import assert_statistics_equal
+from stablespike.functional import grouped_statistic
+
+x = torch.randn(3, 5, 7, 301, generator=torch.Generator().manual_seed(0)) * 1.5 + 0.6
+x.view(3, -1)[:, 5] = float("inf")
+x.view(3, -1)[:, 9] = float("nan")
+for shape in [(), (1, 1), (7, 1)]:
+    got = lif_fused(x, 2.0, 0.8, statistic_shape=shape)
+    assert_statistics_equal(grouped_statistic(got.v_last, got.fired, shape), got.mp_stat)
+    assert float(got.mp_stat.nonfinite.sum()) == 1  # the inf neuron fires; NaN never does
 print("interpreter parity ok")
 """
 

@@ -8,8 +8,8 @@ dtype, arithmetic in ``float32`` (``float64`` for ``float64`` inputs), compiled 
 multiply-add (``enable_fp_fusion=False``) and with IEEE division (``tl.div_rn``), so the
 forward repeats the reference's roundings and spikes match it exactly.
 
-* forward: reads ``X``, writes ``O``, ``U[T]`` and the fired mask (MP-Init's statistic, when
-  asked for, is then summed from ``U[T]`` with PyTorch ops);
+* forward: reads ``X``, writes ``O``, ``U[T]`` and the fired mask, and sums a per-layer MP-Init
+  statistic per program (per-channel statistics are summed from ``U[T]`` with PyTorch ops);
 * backward: reads ``X`` again and recomputes ``H[t]`` and ``dH/dk[t]`` into two
   ``[T_PAD, BLOCK]`` register tiles (``T_PAD`` the next power of two of ``T``), then runs the
   adjoint from ``t = T`` down, reading ``dL/dO[t]`` and writing ``dL/dX[t]`` (equations in
@@ -73,13 +73,13 @@ def _divide(a, b, F64: tl.constexpr):
 
 
 # N stays specialised (divisibility by 16 lets Triton vectorise the loads of x[t] = x + t * N)
-_RUNTIME_FWD = ["T", "L", "P", "MODE_K", "MODE_V", "MODE_U", "SCALE", "DECAY", "SOFT"]
+_RUNTIME_FWD = ["T", "L", "P", "MODE_K", "MODE_V", "MODE_U", "SCALE", "DECAY", "SOFT", "STAT"]
 
 
 @triton.jit(do_not_specialize=_RUNTIME_FWD)
 def _lif_fwd_kernel(
-    x_ptr, k_ptr, vth_ptr, v0_ptr, out_ptr, vlast_ptr, fired_ptr,
-    T, N, L, P, MODE_K, MODE_V, MODE_U, SCALE, DECAY, SOFT,
+    x_ptr, k_ptr, vth_ptr, v0_ptr, out_ptr, vlast_ptr, fired_ptr, stat_ptr,
+    T, N, L, P, MODE_K, MODE_V, MODE_U, SCALE, DECAY, SOFT, STAT,
     CDT: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
     pid = tl.program_id(0)
@@ -109,6 +109,14 @@ def _lif_fwd_kernel(
         fired = tl.maximum(fired, s)
     tl.store(vlast_ptr + offs, u.to(vlast_ptr.dtype.element_ty), mask=mask)
     tl.store(fired_ptr + offs, (fired != 0.0).to(fired_ptr.dtype.element_ty), mask=mask)
+    if STAT:  # MP-Init's statistic of this program's neurons: [3, programs] float64 partial sums
+        spiked = (fired != 0.0) & mask
+        finite = (u - u) == 0.0  # false for NaN and +-inf
+        use = spiked & finite
+        programs = tl.num_programs(0)
+        tl.store(stat_ptr + pid, tl.sum(tl.where(use, u.to(tl.float64), 0.0), axis=0))
+        tl.store(stat_ptr + programs + pid, tl.sum(use.to(tl.float64), axis=0))
+        tl.store(stat_ptr + 2 * programs + pid, tl.sum((spiked & ~finite).to(tl.float64), axis=0))
 
 
 @triton.jit
@@ -254,7 +262,9 @@ def forward(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Outputs ``[T, ...]``, ``U[T]``, the fired mask and MP-Init's statistic (no autograd).
 
-    Like :func:`.cpu.forward`; the statistic is summed from ``U[T]`` with PyTorch ops.
+    Like :func:`.cpu.forward`. A per-layer statistic (``stat_shape`` all ones) is summed by the
+    kernel, one float64 partial sum per program; other shapes are summed from ``U[T]`` with
+    PyTorch ops.
     """
     _check(x)
     cdt = compute_dtype(x.dtype)
@@ -264,18 +274,22 @@ def forward(
     out = torch.empty_like(xc)
     v_last = torch.empty(x.shape[1:], dtype=x.dtype, device=x.device)
     fired = torch.empty(x.shape[1:], dtype=torch.uint8, device=x.device)
+    programs = triton.cdiv(n, _FWD_BLOCK)
+    in_kernel = stat_shape is not None and all(int(d) == 1 for d in stat_shape)
+    parts = torch.zeros((3, programs if in_kernel else 1), dtype=torch.float64, device=x.device)
     if n > 0:
-        grid = (triton.cdiv(n, _FWD_BLOCK),)
-        _lif_fwd_kernel[grid](
-            xc, kf, vf, uf, out, v_last, fired,
+        _lif_fwd_kernel[(programs,)](
+            xc, kf, vf, uf, out, v_last, fired, parts,
             T, n, lay.cols, lay.period,
             *lay.modes, int(surrogate == "trsg"), int(decay_input), int(reset == "soft"),
-            _TL_DTYPES[cdt], _FWD_BLOCK,
+            int(in_kernel), _TL_DTYPES[cdt], _FWD_BLOCK,
             num_warps=4, enable_fp_fusion=False,
         )  # fmt: skip
     fired = fired.view(torch.bool)
     if stat_shape is None:
         stat = torch.empty(0, dtype=torch.float64, device=x.device)
+    elif in_kernel:
+        stat = parts.sum(1).reshape((3, *stat_shape))
     else:
         stat = stacked_statistic(v_last, fired, stat_shape)
     return out, v_last, fired, stat
