@@ -11,20 +11,17 @@ Example::
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from ..models import set_timesteps
 from .batches import TrainData
-from .checkpoint import load_checkpoint
-from .config import TrainConfig
 from .distributed import distributed_session, wrap_model
 from .errors import ConfigError
 from .evaluation import evaluate
 from .seeding import configure_determinism
 from .step import autocast_factory, resolve_amp
 from .summary import layer_report
-from .trained_model import rebuild_model
+from .trained_model import read_checkpoint, rebuild_model
 
 __all__ = ["evaluate_checkpoint"]
 
@@ -44,11 +41,7 @@ def evaluate_checkpoint(
     ``timesteps`` evaluates a static-image model with another T (e.g. trained T=6, tested T=4);
     the recorded accuracy is then not comparable.
     """
-    path = Path(path)
-    if path.is_dir() and (path / "best.pt").is_file():  # a run directory: its best checkpoint
-        path = path / "best.pt"
-    ckpt = load_checkpoint(path)
-    cfg = TrainConfig.from_dict(ckpt["config"], source=f"config in {path}")
+    path, ckpt, cfg = read_checkpoint(path)
     changes: dict[str, Any] = {"device": device, "threads": threads}
     if data_dir:
         changes["data_dir"] = data_dir

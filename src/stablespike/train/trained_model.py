@@ -40,15 +40,23 @@ def rebuild_model(ckpt: dict[str, Any], source: str) -> nn.Module:
     return model
 
 
+def read_checkpoint(path: str | os.PathLike[str]) -> tuple[Path, dict[str, Any], TrainConfig]:
+    """The checkpoint file, its contents and its run's configuration.
+
+    ``path`` may also be a run directory (its ``best.pt`` is used).
+    """
+    path = Path(path)
+    if path.is_dir() and (path / "best.pt").is_file():  # a run directory: its best checkpoint
+        path = path / "best.pt"
+    ckpt = load_checkpoint(path)
+    return path, ckpt, TrainConfig.from_dict(ckpt["config"], source=f"config in {path}")
+
+
 def load_trained_model(path: str | os.PathLike[str]) -> tuple[nn.Module, TrainConfig]:
     """``(model, TrainConfig)`` of the checkpoint at ``path`` (model on the CPU, eval mode).
 
     ``path`` may also be a run directory (its ``best.pt`` is used). Raises
     :class:`~stablespike.train.CheckpointError` when the file cannot be used.
     """
-    path = Path(path)
-    if path.is_dir() and (path / "best.pt").is_file():
-        path = path / "best.pt"
-    ckpt = load_checkpoint(path)
-    cfg = TrainConfig.from_dict(ckpt["config"], source=f"config in {path}")
+    path, ckpt, cfg = read_checkpoint(path)
     return rebuild_model(ckpt, str(path)).eval(), cfg
