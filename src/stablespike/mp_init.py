@@ -77,6 +77,9 @@ class MPInitMixin:
         self.mp_process_group = process_group
         shape = () if channels is None else (channels,)
         self.register_buffer("mp_mean", torch.zeros(shape), persistent=True)  # type: ignore[attr-defined]
+        # non-finite values counted since the count was last read on the host, and the calls
+        self._mp_pending: torch.Tensor | None = None
+        self._mp_calls = 0
 
     def mp_initial(self, like: torch.Tensor) -> torch.Tensor:
         """The initial potential ``U[0]`` for one step shaped like ``like`` (``[B, C, ...]``)."""
@@ -120,9 +123,9 @@ class MPInitMixin:
     adds no synchronisation to most GPU steps; the warning then reports the calls' total."""
 
     def _mp_count_nonfinite(self, count: torch.Tensor) -> None:
-        pending = getattr(self, "_mp_pending", None)
-        pending = count if pending is None else pending + count
-        calls = getattr(self, "_mp_calls", 0) + 1
+        pending = self._mp_pending
+        pending = count if pending is None else pending.to(count.device) + count
+        calls = self._mp_calls + 1
         every = self.mp_warn_every or (1 if count.device.type == "cpu" else 100)
         if calls < every:
             self._mp_pending, self._mp_calls = pending, calls
