@@ -276,7 +276,8 @@ def forward(
     fired = torch.empty(x.shape[1:], dtype=torch.uint8, device=x.device)
     programs = triton.cdiv(n, _FWD_BLOCK)
     in_kernel = stat_shape is not None and all(int(d) == 1 for d in stat_shape)
-    parts = torch.zeros((3, programs if in_kernel else 1), dtype=torch.float64, device=x.device)
+    # each program writes its own column (no fill needed); without the statistic: a placeholder
+    parts = torch.empty((3, programs if in_kernel else 1), dtype=torch.float64, device=x.device)
     if n > 0:
         _lif_fwd_kernel[(programs,)](
             xc, kf, vf, uf, out, v_last, fired, parts,
