@@ -58,6 +58,11 @@ class Layout(NamedTuple):
     modes: tuple[int, ...]
 
 
+def padded(shape: Sequence[int], ndim: int) -> tuple[int, ...]:
+    """``shape`` with leading 1s up to ``ndim`` dims (as broadcasting aligns it)."""
+    return (1,) * (ndim - len(shape)) + tuple(shape)
+
+
 def check_broadcastable(name: str, shape: Sequence[int], step_shape: Sequence[int]) -> None:
     """Raise ``ValueError`` unless ``shape`` broadcasts to ``step_shape`` (one step ``x[t]``)."""
     if len(shape) > len(step_shape) or any(
@@ -76,7 +81,7 @@ def compact(p: torch.Tensor, step_shape: Sequence[int]) -> torch.Tensor:
     Expanded views (stride 0, e.g. ``r.expand_as(x[0])``) become their size-1 origin, so no
     memory is materialised; the result is differentiable with respect to ``p``.
     """
-    q = p.reshape((1,) * (len(step_shape) - p.dim()) + tuple(p.shape))
+    q = p.reshape(padded(p.shape, len(step_shape)))
     for d in range(q.dim()):
         if q.shape[d] > 1 and q.stride(d) == 0:
             q = q.narrow(d, 0, 1)
@@ -104,13 +109,13 @@ def plan_layout(step_shape: Sequence[int], shapes: Sequence[Sequence[int]]) -> L
     """Choose ``[R, L]`` and a mode for each constant's (compacted) shape."""
     step_shape = tuple(int(s) for s in step_shape)
     n = math.prod(step_shape)
-    padded = [(1,) * (len(step_shape) - len(s)) + tuple(s) for s in shapes]
-    spans = [_span(s, step_shape) for s in padded]
+    aligned = [padded(s, len(step_shape)) for s in shapes]
+    spans = [_span(s, step_shape) for s in aligned]
     # the channel block: the first constant that is neither scalar nor one value per neuron
     block = next(
         (
             sp
-            for s, sp in zip(padded, spans, strict=True)
+            for s, sp in zip(aligned, spans, strict=True)
             if sp is not None and math.prod(s) != n and _is_block(s, step_shape, sp)
         ),
         None,
@@ -127,7 +132,7 @@ def plan_layout(step_shape: Sequence[int], shapes: Sequence[Sequence[int]]) -> L
         else:
             rows, cols, channel_mode = outer * period, inner, ROW
     modes = []
-    for s, sp in zip(padded, spans, strict=True):
+    for s, sp in zip(aligned, spans, strict=True):
         if sp is None:
             modes.append(SCALAR)
         elif block is not None and math.prod(s) != n and _is_block(s, step_shape, block):
@@ -194,9 +199,8 @@ def statistic_split(layout: Layout, step_shape: Sequence[int], shape: Sequence[i
     ``shape`` is 1 on every dim from ``d`` on; ``None`` otherwise.
     """
     step_shape = tuple(int(s) for s in step_shape)
-    padded = (1,) * (len(step_shape) - len(shape)) + tuple(shape)
     split = [d for d in range(len(step_shape) + 1) if math.prod(step_shape[:d]) == layout.rows]
-    if not split or any(s != 1 for s in padded[split[-1] :]):
+    if not split or any(s != 1 for s in padded(shape, len(step_shape))[split[-1] :]):
         return None
     return split[-1]
 
@@ -205,9 +209,9 @@ def statistic_from_rows(
     row_sums: torch.Tensor, split: int, step_shape: Sequence[int], shape: Sequence[int]
 ) -> torch.Tensor:
     """Sum per-row sums ``[K, R]`` to ``[K, *shape]`` (``split`` from :func:`statistic_split`)."""
-    padded = (1,) * (len(step_shape) - len(shape)) + tuple(shape)
+    aligned = padded(shape, len(step_shape))
     grid = row_sums.reshape((row_sums.shape[0], *(int(s) for s in step_shape[:split])))
-    dims = [i + 1 for i in range(split) if padded[i] == 1]
+    dims = [i + 1 for i in range(split) if aligned[i] == 1]
     if dims:
         grid = grid.sum(dims, keepdim=True)
     return grid.reshape((row_sums.shape[0], *shape))
