@@ -116,22 +116,17 @@ inline int64_t grain_for(const Grid& g) {
   return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, CHUNK * g.T));
 }
 
-// The [T, G] slice of a [T, N] tensor that one block reads or writes: in place for a whole
-// block, or through a zero-padded [T, G] copy for the last, partial block of an item.
+// A whole block reads and writes its [T, G] slice of a [T, N] tensor in place (step stride N);
+// the last, partial block of an item works on a zero-padded [T, G] copy (step stride G):
+// gather copies n neurons of each step into tmp (returned), scatter copies them back.
 template <typename S>
-struct Window {
-  S* ptr;
-  int64_t stride;
-};
-
-template <typename S>
-Window<S> gather(const S* src, int64_t N, int64_t T, int64_t n, S* tmp) {
+const S* gather(const S* src, int64_t N, int64_t T, int64_t n, S* tmp) {
   constexpr int64_t G = Block<S>::G;
   for (int64_t t = 0; t < T; ++t) {
     std::copy(src + t * N, src + t * N + n, tmp + t * G);
     std::fill(tmp + t * G + n, tmp + (t + 1) * G, S(0));
   }
-  return {tmp, G};
+  return tmp;
 }
 
 template <typename S>
@@ -197,9 +192,8 @@ void forward_item(const S* __restrict__ x, S* __restrict__ out, S* __restrict__ 
     if (n == G) {
       forward_block<S, SCALE, DECAY, SOFT>(xs, os, g.N, g.T, kb + j0, vb + j0, ub + j0, fb + j0);
     } else {
-      const Window<S> xw = gather(xs, g.N, g.T, n, tx);
-      forward_block<S, SCALE, DECAY, SOFT>(xw.ptr, to, G, g.T, kb + j0, vb + j0, ub + j0,
-                                           fb + j0);
+      forward_block<S, SCALE, DECAY, SOFT>(gather(xs, g.N, g.T, n, tx), to, G, g.T, kb + j0,
+                                           vb + j0, ub + j0, fb + j0);
       scatter(to, os, g.N, g.T, n);
     }
   }
@@ -429,9 +423,9 @@ void backward_item(const S* __restrict__ x, const S* __restrict__ go, const S* _
     const int64_t at = it.base + j0;
     const S* gvs = gv != nullptr ? gv + at : nullptr;
     const bool whole = n == G;
-    const S* xs = whole ? x + at : gather(x + at, g.N, g.T, n, tx).ptr;
-    const S* gs = whole ? go + at : gather(go + at, g.N, g.T, n, tg).ptr;
-    if (!whole && gvs != nullptr) gvs = gather(gvs, g.N, 1, n, tgv).ptr;
+    const S* xs = whole ? x + at : gather(x + at, g.N, g.T, n, tx);
+    const S* gs = whole ? go + at : gather(go + at, g.N, g.T, n, tg);
+    if (!whole && gvs != nullptr) gvs = gather(gvs, g.N, 1, n, tgv);
     S* gxs = gx == nullptr ? nullptr : whole ? gx + at : tgx;
     const int64_t stride = whole ? g.N : G;
     for (int64_t q = j0; q < j0 + G; q += WB * Block<S>::LANES) {
