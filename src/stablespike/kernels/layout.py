@@ -57,6 +57,10 @@ class Layout(NamedTuple):
     period: int
     modes: tuple[int, ...]
 
+    def kernel_args(self) -> tuple[int, int, int, list[int]]:
+        """``rows, cols, period, modes`` as the C++ kernels take them."""
+        return self.rows, self.cols, self.period, list(self.modes)
+
 
 def padded(shape: Sequence[int], ndim: int) -> tuple[int, ...]:
     """``shape`` with leading 1s up to ``ndim`` dims (as broadcasting aligns it)."""
