@@ -302,3 +302,19 @@ def test_training_step_compiles_without_graph_breaks() -> None:
         torch.testing.assert_close(compiled(x), eager(x))
     torch.testing.assert_close(compiled_layer.mp_mean, eager.mp_mean)
     assert eager.mp_mean.item() != 0.0
+
+
+@pytest.mark.parametrize("per_channel", [False, True], ids=["per_layer", "per_channel"])
+@pytest.mark.parametrize("backend", ["reference", "fused"])
+def test_compiled_float64_layer_updates_mp_init(backend: str, per_channel: bool) -> None:
+    """A float64 model under torch.compile learns U[0] like eager (an in-place update of a 0-d
+    float64 buffer was dropped by AOT autograd)."""
+    x = _x(4, 8, 3, 5).double()
+    kwargs = dict(backend=backend, per_channel=per_channel, channels=3 if per_channel else None)
+    eager = TrLIF(**kwargs).double()
+    compiled_layer = TrLIF(**kwargs).double()
+    compiled = torch.compile(compiled_layer, fullgraph=True, backend="aot_eager")
+    for _ in range(2):
+        torch.testing.assert_close(compiled(x), eager(x))
+    assert eager.mp_mean.abs().sum() > 0
+    torch.testing.assert_close(compiled_layer.mp_mean, eager.mp_mean)

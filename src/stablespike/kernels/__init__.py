@@ -5,7 +5,7 @@ Every backend has the signature of :func:`stablespike.functional.lif_sequence` (
 MP-Init's statistic of ``U[T]`` in training mode) and must match it numerically. ``"reference"`` is that readable per-step definition;
 ``"fused"`` (:mod:`.fused`) runs the whole recurrence in one kernel pass (C++/OpenMP on the CPU,
 built at first use; Triton on CUDA). ``"auto"`` picks ``"fused"`` where it can run (CPU with a
-C++ compiler and ninja on ``PATH``, CUDA with Triton installed) and ``"reference"`` elsewhere.
+C++ compiler on ``PATH``, CUDA with Triton installed) and ``"reference"`` elsewhere.
 
 Example:
     >>> from stablespike.kernels import available_backends
@@ -20,6 +20,8 @@ import importlib.util
 import logging
 from collections.abc import Callable
 
+import torch
+
 from ..functional.lif import LIFSequence, lif_sequence
 from .cpu_build import toolchain_available
 from .fused import lif_fused
@@ -33,7 +35,7 @@ _BACKENDS: dict[str, Backend] = {"reference": lif_sequence, "fused": lif_fused}
 def _fused_runs_on(device_type: str) -> bool:
     """Whether the fused kernels can run on a device type; says once why not (same numbers)."""
     if device_type == "cpu":
-        ok, needs = toolchain_available(), "a C++ compiler (g++) and ninja on PATH"
+        ok, needs = toolchain_available(), "a C++ compiler (g++) on PATH"
     elif device_type == "cuda":
         ok, needs = importlib.util.find_spec("triton") is not None, "triton"
     else:
@@ -58,6 +60,7 @@ def available_backends() -> tuple[str, ...]:
     return tuple(sorted(_BACKENDS))
 
 
+@torch.compiler.assume_constant_result  # traced as its value: no graph break in the neuron
 def resolve_backend(name: str, device_type: str) -> str:
     """The concrete backend name for ``name`` on a device type (``"auto"`` picks the default)."""
     if name == "auto":
