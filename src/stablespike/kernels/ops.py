@@ -191,3 +191,20 @@ def _backward(
 
 
 lif_forward.register_autograd(_backward, setup_context=_setup_context)
+
+
+@torch.library.custom_op("stablespike::snapshot", mutates_args=())
+def snapshot(state: Tensor) -> Tensor:
+    """A copy of ``state`` that torch.compile keeps as a value of its own.
+
+    MP-Init starts each sequence from its ``mp_mean`` buffer and updates the buffer in place right
+    after the forward. Inside a compiled training graph, a plain copy (or a view) of the buffer
+    may be recomputed from the buffer for the backward pass, after the update, and the gradients
+    then see the new ``U[0]``. An opaque op's output is saved, never recomputed.
+    """
+    return state.clone()
+
+
+@snapshot.register_fake
+def _snapshot_fake(state: Tensor) -> Tensor:
+    return torch.empty_like(state)
