@@ -69,3 +69,12 @@ def test_the_reported_reproduction_runs_to_the_end_in_float32() -> None:
         out, grads = _step(model, x)
         assert out.shape == (steps or 4, batch, 10) and torch.isfinite(out).all()
         assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_no_graph_breaks_in_the_model(training: bool) -> None:
+    model = build_model("fmnist-cnn", num_classes=10, in_channels=1, timesteps=4)
+    model.train(training)
+    explained = torch._dynamo.explain(model)(_input(8, None, torch.float32))
+    assert explained.graph_break_count == 0, [b.reason for b in explained.break_reasons]
+    assert explained.graph_count == 1

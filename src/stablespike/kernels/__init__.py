@@ -91,7 +91,7 @@ def _largest_difference(device_type: str) -> float | None:
     for got, want in zip(*results, strict=True):
         if got.shape != want.shape:
             return None
-        worst = max(worst, float((got.double() - want.double()).abs().max()))
+        worst = max(worst, float((got.detach().double() - want.detach().double()).abs().max()))
     return worst
 
 
