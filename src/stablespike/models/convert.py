@@ -19,10 +19,13 @@ last step (method.md 2). Mappings (``k = 1 / tau``, ``Vthr`` the threshold; TrLI
   the IF case above); ``"subtract" -> "soft"``, ``"zero" -> "hard"``; ``learn_beta`` and
   ``learn_threshold`` carry over. snnTorch detaches the delayed reset signal, so
   ``reset_delay=True`` maps to ``detach_reset=True`` and ``reset_delay=False`` to ``False``.
-  ``reset_mechanism="subtract"`` with ``reset_delay=True`` (snnTorch's default) is *not* a TrLIF:
-  snnTorch subtracts ``Vthr`` one step later and undecayed (``H[t+1] = beta H[t] + X - Vthr S[t]``
-  instead of TrLIF's ``beta (H[t] - Vthr S[t]) + X``); ``exact=True`` refuses it,
-  ``exact=False`` converts to the nearest TrLIF (same constants, soft reset at the spike).
+  ``"zero"`` is exactly TrLIF's hard reset (both ``reset_delay`` values). ``"subtract"`` is *not*
+  exactly a TrLIF: with ``reset_delay=True`` (snnTorch's default) snnTorch subtracts ``Vthr`` one
+  step later and undecayed (``H[t+1] = beta H[t] + X - Vthr S[t]``, TrLIF
+  ``beta (H[t] - Vthr S[t]) + X``); with ``reset_delay=False`` it subtracts ``Vthr`` once more
+  before the next firing test while the potential after a reset is still above ``Vthr`` (the two
+  agree while ``H < 2 Vthr``). ``exact=True`` refuses both, ``exact=False`` converts them to the
+  nearest TrLIF (same constants, soft reset at the spike) with a warning.
 * Norse 1.1 ``LIF`` / ``LIFCell`` (``p: LIFParameters``, ``dt``): ``k = dt * tau_mem_inv``,
   ``v_th -> Vthr``, ``reset="hard"``, ``decay_input=True``; needs ``v_leak = v_reset = 0``. Norse's
   input goes through a synaptic current that keeps ``1 - dt * tau_syn_inv`` of itself per step;
@@ -281,7 +284,13 @@ def _snntorch_leaky(module: nn.Module) -> TrLIFParams:
         inexact = (
             "snnTorch Leaky(reset_mechanism='subtract', reset_delay=True) subtracts the threshold "
             "one step later and undecayed (H[t+1] = beta H[t] + X - Vthr S[t]; TrLIF: "
-            "beta (H[t] - Vthr S[t]) + X); build it with reset_delay=False for an exact match"
+            "beta (H[t] - Vthr S[t]) + X)"
+        )
+    elif mechanism == "subtract":
+        inexact = (
+            "snnTorch Leaky(reset_mechanism='subtract', reset_delay=False) subtracts the threshold "
+            "once more before the next firing test when the potential after a reset is still above "
+            "it; TrLIF does not (the two agree while H < 2 Vthr)"
         )
     return TrLIFParams(
         tau=math.inf if beta >= 1.0 else 1.0 / (1.0 - beta),
