@@ -129,6 +129,25 @@ class TrainConfig:
         group="data",
         runtime=True,
     )
+    split: str = _opt(
+        "auto",
+        "event data train/test split: auto = the dataset's default (spikingjelly)",
+        group="data",
+        choices=("auto", "spikingjelly", "tebn", "numeric"),
+    )
+    split_by: str = _opt(
+        "auto",
+        "event data frames: equal event counts (number) or equal time (time); auto = default",
+        group="data",
+        choices=("auto", "number", "time"),
+    )
+    cache_dir: str = _opt(
+        "",
+        "where event datasets cache their frames ('' = DATA_DIR/.stablespike_cache)",
+        group="data",
+        runtime=True,
+        metavar="DIR",
+    )
     # ------------------------------------------------------------------ model
     model: str = _opt(
         "fmnist-cnn",
