@@ -100,7 +100,8 @@ class TrainConfig:
     # ------------------------------------------------------------------ data
     dataset: str = _opt(
         "fashion-mnist",
-        "fashion-mnist, cifar10, cifar100, imagenet, cifar10-dvs or npz:PATH",
+        "fashion-mnist, cifar10, cifar100, imagenet, cifar10-dvs, dvs-gesture, nmnist, "
+        "ncaltech101, npz:PATH or tonic:NAME",
         group="data",
         metavar="NAME",
     )
