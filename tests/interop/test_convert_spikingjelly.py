@@ -79,9 +79,10 @@ def test_trsg_output_is_vthr_times_the_spike(seq: torch.Tensor) -> None:
     torch.testing.assert_close(out, 0.8 * ref.to(out.dtype))
 
 
-def test_mp_init_keeps_their_neuron_and_learns_the_mean(seq: torch.Tensor) -> None:
-    net = sj_net(NODES["lif-soft"], "m")
-    ref = sj_forward(net, seq, "m")
+@pytest.mark.parametrize("step_mode", ["m", "s"])
+def test_mp_init_keeps_their_neuron_and_learns_the_mean(step_mode: str, seq: torch.Tensor) -> None:
+    net = sj_net(NODES["lif-soft"], step_mode)
+    ref = sj_forward(net, seq, step_mode)
     wrapped = ss.convert(net, to="mp-init")
     layers = [m for m in wrapped.modules() if isinstance(m, ss.MPInitNeuron)]
     assert len(layers) == 3 and all(isinstance(m.neuron, neuron.LIFNode) for m in layers)
