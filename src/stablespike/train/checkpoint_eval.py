@@ -41,8 +41,9 @@ def evaluate_checkpoint(
     """Test metrics of the checkpoint at ``path`` next to those recorded when it was saved.
 
     ``path`` may also be a run directory (its ``best.pt`` is used).
-    ``timesteps`` evaluates a static-image model with another T (e.g. trained T=6, tested T=4);
-    the recorded accuracy is then not comparable. ``compile`` runs the model under
+    ``timesteps`` evaluates with another T (e.g. trained T=6, tested T=4): static images are
+    repeated T times, event data is integrated into T frames (its frame cache for that T); the
+    recorded accuracy is then not comparable. ``compile`` runs the model under
     ``torch.compile`` (the report's ``compile_seconds`` says how long compiling took).
     """
     path, ckpt, cfg = read_checkpoint(path)
@@ -56,6 +57,8 @@ def evaluate_checkpoint(
         changes["data_dir"] = data_dir
     if batch_size:
         changes["eval_batch_size"] = batch_size
+    if timesteps is not None:
+        changes["timesteps"] = timesteps  # event data: frames for this T, not the run's
     cfg = cfg.replace(**changes).validate()
     configure_determinism(cfg.deterministic, cfg.threads)
     with distributed_session(cfg.device) as ctx:

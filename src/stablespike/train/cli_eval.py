@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--timesteps", type=int, default=None, metavar="T",
-        help="evaluate static images with another T than in training (default: the run's T)",
+        help="evaluate with another T than in training (event data: T frames) (default: the run's T)",
     )  # fmt: skip
     parser.add_argument(
         "--threads", type=int, default=0, metavar="N",
