@@ -38,7 +38,7 @@ data:
 demo: $(STAMP) data
 	$(VENV)/bin/stablespike train
 
-test: $(STAMP)
+test: $(STAMP) data
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(PY) -m pytest -q
