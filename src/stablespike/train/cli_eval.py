@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--compile", action="store_true",
-        help="run the model under torch.compile (dynamic shapes; reports the compile time)",
+        help="run the model under torch.compile (reports the compile time)",
     )  # fmt: skip
     parser.add_argument(
         "--compile-backend", default="inductor", choices=("inductor", "aot_eager"),

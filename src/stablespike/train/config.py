@@ -99,8 +99,8 @@ class TrainConfig:
     threads: int = _opt(0, "CPU threads for torch (0 = torch's default)", group="run", runtime=True)
     compile: bool = _opt(
         False,
-        "torch.compile the model (dynamic shapes; the compile time is reported). Off by "
-        "default: on this project's CPU runs it does not pay (BENCHMARKS.md)",
+        "torch.compile the model (the compile time is reported; a changed batch size compiles "
+        "once more). Off by default: on this project's CPU runs it does not pay (BENCHMARKS.md)",
         group="run",
         runtime=True,
     )

@@ -46,16 +46,19 @@ def build_train_model(
 
 
 def compile_model(model: nn.Module, enabled: bool, backend: str = "inductor") -> nn.Module:
-    """``torch.compile(model, dynamic=True)`` when ``enabled``, else ``model`` itself.
+    """``torch.compile(model)`` when ``enabled``, else ``model`` itself.
 
-    Dynamic shapes from the start, so that a changed batch size (the last batch of an epoch,
-    evaluation) or T does not compile again; training and eval mode compile once each. The
-    compiled module shares ``model``'s parameters and buffers; :func:`~.distributed.unwrap`
-    returns ``model`` for checkpoints.
+    PyTorch's default shape handling: the first call compiles for its shapes, and the first
+    change of a size (the smaller last batch of an epoch, another T) compiles once more with that
+    dimension dynamic, which later sizes reuse; training and eval mode compile separately.
+    (``dynamic=True`` would make every size symbolic from the start, spatial ones included, which
+    Inductor in torch 2.13 cannot lower for ResNets: "cannot determine truth value of
+    Relational".) The compiled module shares ``model``'s parameters and buffers;
+    :func:`~.distributed.unwrap` returns ``model`` for checkpoints.
     """
     if not enabled:
         return model
-    return torch.compile(model, backend=backend, dynamic=True)  # type: ignore[return-value]
+    return torch.compile(model, backend=backend)  # type: ignore[return-value]
 
 
 def compile_seconds() -> float:

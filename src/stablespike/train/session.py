@@ -143,7 +143,7 @@ def _run(
     if cfg.compile and ctx.is_main:
         log(
             f"torch.compile ({cfg.compile_backend}): the first training and evaluation steps "
-            "compile the model (dynamic shapes: once per mode)"
+            "compile the model, and the first changed batch size once more"
         )
     try:
         summary = trainer.fit()
