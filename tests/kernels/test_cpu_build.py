@@ -140,7 +140,7 @@ def test_a_failing_build_says_what_to_do(tmp_path: Path, monkeypatch: pytest.Mon
         cpu_build, "BASE_FLAGS", [*cpu_build.BASE_FLAGS, "-include", str(tmp_path / "missing.h")]
     )
     with pytest.raises(
-        RuntimeError, match=r"building the fused CPU kernel failed.*backend='reference'"
+        RuntimeError, match=r"(?s)building the fused CPU kernel failed.*backend='reference'"
     ):
         cpu_build.library(cpu_build.Variant(torch.float32, "trsg", True, True, False), "sse2")
     assert not list(tmp_path.glob("*.so")) and not list(tmp_path.glob(".*.tmp"))
