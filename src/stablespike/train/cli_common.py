@@ -1,7 +1,9 @@
 """What the ``train``, ``resume`` and ``eval`` commands share: error reporting and exit codes.
 
-Exit codes: 0 success, 1 a configuration / data / checkpoint problem, 3 a non-finite loss,
-130 interrupted (argparse uses 2 for bad flags).
+Exit codes: 0 success, 1 a configuration / data / checkpoint / file-writing problem or a lost
+DDP peer, 3 a non-finite loss, 143 / 130 stopped by SIGTERM / SIGINT (128 + the signal; after a
+graceful stop ``last.pt`` holds the last step), 130 also for an interrupt outside training
+(argparse uses 2 for bad flags).
 
 Example:
     >>> from stablespike.train.errors import ConfigError
@@ -17,20 +19,44 @@ import sys
 from collections.abc import Callable
 
 from ..data import DatasetError
-from .errors import NonFiniteError, TrainError
+from .errors import NonFiniteError, StopNow, StopRequested, TrainError
 
 __all__ = ["run_reporting_errors"]
+
+
+def _dist_errors() -> tuple[type[BaseException], ...]:
+    """torch.distributed's errors of a lost or frozen peer (timeouts, closed connections)."""
+    import torch.distributed as dist
+
+    return tuple(
+        e for e in (getattr(dist, "DistError", None), getattr(dist, "DistBackendError", None)) if e
+    )
 
 
 def run_reporting_errors(command: str, job: Callable[[], object]) -> int:
     """Run ``job``; print known errors as one clear line on stderr and return the exit code."""
     try:
         job()
+    except StopRequested as err:
+        print(f"stablespike {command}: {err}", file=sys.stderr)
+        return err.exit_code
+    except StopNow as err:
+        print(f"stablespike {command}: {err}", file=sys.stderr)
+        return err.exit_code
     except NonFiniteError as err:
         print(f"stablespike {command}: stopped: {err}", file=sys.stderr)
         return 3
     except (TrainError, DatasetError) as err:
         print(f"stablespike {command}: error: {err}", file=sys.stderr)
+        return 1
+    except _dist_errors() as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(
+            f"stablespike {command}: error: another process of this job failed, was stopped or "
+            f"stopped responding ({type(err).__name__}: {first}); see its own output for the "
+            "cause; resume from the last checkpoint when the job is fixed",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print(f"stablespike {command}: interrupted", file=sys.stderr)

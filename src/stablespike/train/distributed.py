@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ __all__ = [
     "all_reduce_sum",
     "any_rank",
     "distributed_session",
+    "max_rank",
     "setup_distributed",
     "teardown_distributed",
     "unwrap",
@@ -77,8 +79,12 @@ def _pick_device(preference: str, local_rank: int) -> torch.device:
     return torch.device("cuda", local_rank)
 
 
-def setup_distributed(device: str = "auto") -> DistContext:
-    """Join the process group when launched by ``torchrun``; pick this process's device."""
+def setup_distributed(device: str = "auto", timeout: float | None = None) -> DistContext:
+    """Join the process group when launched by ``torchrun``; pick this process's device.
+
+    ``timeout`` (seconds) bounds how long a collective waits for the other processes: a frozen
+    or lost process then ends the job with an error instead of hanging its peers.
+    """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -88,7 +94,8 @@ def setup_distributed(device: str = "auto") -> DistContext:
     if dist.is_initialized():
         return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, dev)
     backend = "nccl" if dev.type == "cuda" else "gloo"
-    dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
+    extra = {"timeout": datetime.timedelta(seconds=timeout)} if timeout else {}
+    dist.init_process_group(backend=backend, rank=rank, world_size=world_size, **extra)
     return DistContext(rank, world_size, local_rank, dev, initialized_here=True)
 
 
@@ -107,13 +114,15 @@ def teardown_distributed(ctx: DistContext, *, completed: bool = True) -> None:
 
 
 @contextmanager
-def distributed_session(device: str = "auto") -> Iterator[DistContext]:
+def distributed_session(
+    device: str = "auto", timeout: float | None = None
+) -> Iterator[DistContext]:
     """``with distributed_session(device) as ctx:`` joins the group and always leaves it.
 
     A block that completes ends at the barrier of :func:`teardown_distributed`; one that raises
-    leaves without it.
+    leaves without it. ``timeout``: see :func:`setup_distributed`.
     """
-    ctx = setup_distributed(device)
+    ctx = setup_distributed(device, timeout)
     try:
         yield ctx
     except BaseException:
@@ -160,6 +169,15 @@ def any_rank(flag: bool, ctx: DistContext) -> bool:
         return bool(flag)
     t = torch.tensor([1.0 if flag else 0.0], device=ctx.device)
     return bool(all_reduce_sum(t, ctx).item() > 0)
+
+
+def max_rank(value: int, ctx: DistContext) -> int:
+    """The largest ``value`` over all ranks (all ranks get the same answer)."""
+    if not ctx.distributed:
+        return int(value)
+    t = torch.tensor([float(value)], device=ctx.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
 
 
 def all_gather_objects(obj: Any, ctx: DistContext) -> list[Any]:
