@@ -72,7 +72,8 @@ class StopSignals:
         name = signal_name(signum)
         if self.signum:
             raise StopNow(
-                f"stopped at once by a second {name}; the work since the last checkpoint is lost",
+                f"stopped at once by a second signal ({name}); the work since the last "
+                "checkpoint is lost",
                 128 + signum,
             )
         self.signum = signum
