@@ -24,15 +24,6 @@ from .errors import NonFiniteError, StopNow, StopRequested, TrainError
 __all__ = ["run_reporting_errors"]
 
 
-def _dist_errors() -> tuple[type[BaseException], ...]:
-    """torch.distributed's errors of a lost or frozen peer (timeouts, closed connections)."""
-    import torch.distributed as dist
-
-    return tuple(
-        e for e in (getattr(dist, "DistError", None), getattr(dist, "DistBackendError", None)) if e
-    )
-
-
 def run_reporting_errors(command: str, job: Callable[[], object]) -> int:
     """Run ``job``; print known errors as one clear line on stderr and return the exit code."""
     try:
@@ -48,15 +39,6 @@ def run_reporting_errors(command: str, job: Callable[[], object]) -> int:
         return 3
     except (TrainError, DatasetError) as err:
         print(f"stablespike {command}: error: {err}", file=sys.stderr)
-        return 1
-    except _dist_errors() as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        print(
-            f"stablespike {command}: error: another process of this job failed, was stopped or "
-            f"stopped responding ({type(err).__name__}: {first}); see its own output for the "
-            "cause; resume from the last checkpoint when the job is fixed",
-            file=sys.stderr,
-        )
         return 1
     except KeyboardInterrupt:
         print(f"stablespike {command}: interrupted", file=sys.stderr)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .errors import ConfigError
+from .errors import ConfigError, PeerError
 
 __all__ = [
     "DistContext",
@@ -34,6 +35,7 @@ __all__ = [
     "all_reduce_sum",
     "any_rank",
     "distributed_session",
+    "is_peer_failure",
     "max_rank",
     "setup_distributed",
     "teardown_distributed",
@@ -125,10 +127,35 @@ def distributed_session(
     ctx = setup_distributed(device, timeout)
     try:
         yield ctx
-    except BaseException:
+    except BaseException as err:
         teardown_distributed(ctx, completed=False)
+        if ctx.distributed and is_peer_failure(err):
+            first = re.sub(r"^\[[^\]]*\]\s*", "", str(err).strip().splitlines()[0])
+            raise PeerError(
+                f"another process of this job failed, was stopped or stopped responding "
+                f"({first}); its own output says why. Resume from the last checkpoint once the "
+                "job is fixed"
+            ) from None
         raise
     teardown_distributed(ctx)
+
+
+_PEER_SIGNS = (
+    "gloo",
+    "NCCL",
+    "Connection closed by peer",
+    "Connection reset by peer",
+    "Timed out waiting",
+    "Broken pipe",
+)
+
+
+def is_peer_failure(err: BaseException) -> bool:
+    """True for the errors a collective raises when another process died or froze."""
+    dist_error = getattr(dist, "DistError", None)
+    if dist_error is not None and isinstance(err, dist_error):
+        return True
+    return isinstance(err, RuntimeError) and any(sign in str(err) for sign in _PEER_SIGNS)
 
 
 def wrap_model(model: nn.Module, ctx: DistContext, *, sync_bn: bool = False) -> nn.Module:

@@ -12,6 +12,7 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "NonFiniteError",
+    "PeerError",
     "RunDirError",
     "StopNow",
     "StopRequested",
@@ -68,3 +69,7 @@ class StopNow(BaseException):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class PeerError(TrainError):
+    """Under ``torchrun``: another process died, was stopped or froze (collective timeout)."""
