@@ -80,7 +80,11 @@ class TrainConfig:
         metavar="DIR",
     )
     overwrite: bool = _opt(
-        False, "start over in a RUN_DIR that already holds a run", group="run", runtime=True
+        False,
+        "start over in a RUN_DIR that already holds a run (the old run is deleted once the new "
+        "one has written its first checkpoint)",
+        group="run",
+        runtime=True,
     )
     seed: int = _opt(0, "random seed (weights, data order, augmentation, dropout)", group="run")
     device: str = _opt(

@@ -181,6 +181,15 @@ class Trainer:
 
     def _end_epoch(self, epoch: int) -> None:
         progress = self.progress
+        before = int(progress.history[-1].get("skipped_steps", 0)) if progress.history else 0
+        skipped, total = progress.skipped_steps - before, self.data.steps_per_epoch
+        if skipped * 2 > total:
+            raise NonFiniteError(
+                f"{skipped} of the {total} steps of epoch {epoch + 1} were skipped for a "
+                f"non-finite loss or gradient (--skip-nonfinite): the run is not training, so it "
+                f"stopped; {self._last_good()}. Start a new run with a lower --lr or --grad-clip, "
+                "or check the data for NaN / inf"
+            )
         self.meter.all_reduce(self.ctx)
         result = evaluate(
             self.model, self.data.test_batches(), self.ctx, autocast=self.step.autocast
