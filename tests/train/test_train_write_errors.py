@@ -70,7 +70,7 @@ def test_a_full_disk_and_a_read_only_disk_name_the_cause_and_keep_the_checkpoint
     out = (tmp_path / "full.txt").read_text()
     assert (tmp_path / "full.rc").read_text().strip() == "1", out
     assert "stablespike train: error: cannot write " in out
-    assert "/run/last.pt: the disk is full (ENOSPC); the write needed more than " in out
+    assert "/run/last.pt: the disk is full (ENOSPC); the file needs about " in out
     assert "free on that file system" in out and "the previous last.pt" in out
     assert "Traceback" not in out and "inline_container" not in out
     run = tmp_path / "run"
@@ -104,7 +104,7 @@ class _FailingFile(io.BytesIO):
 @pytest.mark.parametrize(
     ("code", "words"),
     [
-        (errno.ENOSPC, "the disk is full (ENOSPC); the write needed more than "),
+        (errno.ENOSPC, "the disk is full (ENOSPC); the file needs about "),
         (errno.EACCES, "permission denied (EACCES); check the permissions of"),
         (errno.EROFS, "the file system is read-only (EROFS)"),
     ],

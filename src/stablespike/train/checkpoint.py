@@ -59,7 +59,9 @@ VERSION = 1
 
 def atomic_save(obj: Any, path: str | os.PathLike[str]) -> None:
     """``torch.save(obj)`` to ``path`` atomically (see :mod:`stablespike.train.fileio`)."""
-    atomic_write(path, lambda f: torch.save(obj, f))
+    found = [t for _, t in _tensors(obj)]  # the size estimate: data + ~256 B of zip per tensor
+    size = sum(t.numel() * t.element_size() + 256 for t in found) + 4096
+    atomic_write(path, lambda f: torch.save(obj, f), size_hint=size if found else None)
 
 
 def nonfinite_entries(state_dict: Mapping[str, Any]) -> list[str]:

@@ -71,13 +71,15 @@ def _free_space(path: Path) -> int | None:
 
 
 def write_error(
-    path: str | os.PathLike[str], err: OSError, written: int | None = None
+    path: str | os.PathLike[str], err: OSError, written: int | None = None, size: int | None = None
 ) -> WriteError:
     """A :class:`WriteError` naming ``path`` and the cause of the operating-system error ``err``.
 
+    ``written``: the bytes that went in before the error; ``size``: the expected file size.
+
     Example:
-        >>> print(write_error("/data/run/last.pt", PermissionError(13, "Permission denied")))
-        cannot write /data/run/last.pt: permission denied (EACCES); check the permissions of /data/run
+        >>> print(write_error("/data/run/config.yaml", PermissionError(13, "Permission denied")))
+        cannot write /data/run/config.yaml: permission denied (EACCES); check the permissions of /data/run
     """
     path = Path(path)
     code = err.errno
@@ -86,7 +88,10 @@ def write_error(
     text = f"cannot write {path}: {cause}" + (f" ({name})" if name else "")
     if code in (errno.ENOSPC, errno.EDQUOT):
         free = _free_space(path.parent)
-        needs = f"the write needed more than {_size(written)}" if written else ""
+        if size:
+            needs = f"the file needs about {_size(size)}"
+        else:
+            needs = f"the file needs more than {_size(written)}" if written else ""
         left = f"{_size(free)} free on that file system" if free is not None else ""
         detail = ", ".join(x for x in (needs, left) if x)
         text += (f"; {detail}" if detail else "") + "; free some space or choose another --run-dir"
@@ -133,11 +138,17 @@ class _RecordingFile:
         return getattr(self._f, name)
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> None:
+def atomic_write(
+    path: str | os.PathLike[str],
+    write: Callable[[BinaryIO], object],
+    *,
+    size_hint: int | None = None,
+) -> None:
     """Call ``write(file)`` on a temporary file, fsync it and rename it to ``path``.
 
     Raises :class:`~stablespike.train.errors.WriteError` when the operating system refuses the
     write; the previous file at ``path`` is then unchanged and the temporary file removed.
+    ``size_hint`` (the expected size in bytes) is quoted when the disk is full.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
@@ -158,14 +169,15 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
             cause = err
         if cause is not None:
             written = recording.written if recording is not None else None
-            raise write_error(path, cause, written) from None
+            raise write_error(path, cause, written, size_hint) from None
         raise
     _fsync_dir(path.parent)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
-    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    data = text.encode("utf-8")
+    atomic_write(path, lambda f: f.write(data), size_hint=len(data))
 
 
 def append_text(path: str | os.PathLike[str], text: str) -> None:
