@@ -154,7 +154,7 @@ def test_malformed_checkpoints_get_one_line(
         assert err.count("\n") == 1 and "Traceback" not in err, err
         return err
 
-    assert "the file is not a checkpoint (not a torch.save archive)" in resume_with(
+    assert "the file is not a checkpoint (not a zip archive as torch.save writes)" in resume_with(
         None, "epoch: 3\n"
     )
     without = lambda key: {k: v for k, v in good.items() if k not in (key, "checksum")}  # noqa: E731

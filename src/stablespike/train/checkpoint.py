@@ -131,7 +131,7 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
     except OSError as err:
         raise CheckpointError(f"cannot read {path}: {err.strerror or err}") from None
     if head != b"PK\x03\x04":
-        what = "empty" if not head else "not a checkpoint (not a torch.save archive)"
+        what = "empty" if not head else "not a checkpoint (not a zip archive as torch.save writes)"
         raise CheckpointError(f"cannot load {path}: the file is {what}")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
