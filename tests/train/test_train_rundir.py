@@ -26,7 +26,8 @@ from stablespike.train.errors import RunDirError
 from stablespike.train.rundir import RunDirectory
 from stablespike.train.session import train
 
-QUIET = ["--timesteps", "2", "--progress", "off", "--no-tensorboard"]
+# the reference backend: no fused-kernel build can delay these runs
+QUIET = ["--timesteps", "2", "--progress", "off", "--no-tensorboard", "--backend", "reference"]
 
 
 def _run_id(run: Path) -> str:
@@ -37,7 +38,7 @@ def _run_id(run: Path) -> str:
 def finished(tiny_npz: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished 1-epoch run."""
     run = tmp_path_factory.mktemp("rundir") / "ref"
-    train(tiny_config(tiny_npz, run, epochs=1), log=lambda _m: None)
+    train(tiny_config(tiny_npz, run, epochs=1, backend="reference"), log=lambda _m: None)
     return run
 
 
@@ -116,7 +117,10 @@ def test_overwrite_checks_everything_before_touching_the_old_run(
 
     monkeypatch.setattr(loop.Trainer, "fit", fail)
     with pytest.raises(RuntimeError, match="boom"):
-        train(tiny_config(tiny_npz, copy, epochs=1, overwrite=True), log=lambda _m: None)
+        train(
+            tiny_config(tiny_npz, copy, epochs=1, overwrite=True, backend="reference"),
+            log=lambda _m: None,
+        )
     monkeypatch.undo()
     assert snapshot(copy) == before
 
@@ -135,7 +139,7 @@ def test_resume_refuses_a_checkpoint_of_another_run_naming_both(
 ) -> None:
     other_npz = make_tiny_npz(tmp_path / "other.npz", seed=1)
     other = tmp_path / "other"
-    train(tiny_config(other_npz, other, epochs=1), log=lambda _m: None)
+    train(tiny_config(other_npz, other, epochs=1, backend="reference"), log=lambda _m: None)
     shutil.copy(other / "last.pt", copy / "last.pt")  # placed in the wrong directory
     before = snapshot(copy)
     proc = cli("resume", str(copy), cwd=tmp_path, check=False)  # a real process
@@ -156,7 +160,8 @@ def test_a_second_process_is_refused_while_a_run_holds_the_directory(
 ) -> None:
     run = tmp_path / "run"
     args = [*TINY_ARGS, "--dataset", f"npz:{tiny_npz}", "--run-dir", str(run)]
-    first = start_cli("train", *args, "--epochs", "200", "--ckpt-every", "2", cwd=tmp_path)
+    slow = ["--epochs", "200", "--ckpt-every", "2", "--backend", "reference"]
+    first = start_cli("train", *args, *slow, cwd=tmp_path)
     try:
         wait_for(lambda: (run / "last.pt").exists(), first)
         holder = f"is in use by pid {first.pid} on "

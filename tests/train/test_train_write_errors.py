@@ -54,6 +54,7 @@ def test_a_full_disk_and_a_read_only_disk_name_the_cause_and_keep_the_checkpoint
     # last.pt at the end of epoch 1, next to best.pt and the previous last.pt) fills the disk
     limit = (int(2.5 * size) // 4096 + 1) * 4096
     args = [*TINY_ARGS, "--dataset", f"npz:{tiny_npz}", "--epochs", "1", "--ckpt-every", "2"]
+    args += ["--backend", "reference"]
     train_cmd = " ".join([sys.executable, "-m", "stablespike.cli", "train", *args])
     script = f"""
         full=$(mktemp -d); ro=$(mktemp -d)

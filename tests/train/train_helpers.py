@@ -99,7 +99,7 @@ def start_cli(*args: str, cwd: Path) -> subprocess.Popen:
     )
 
 
-def wait_for(condition: object, proc: subprocess.Popen | None = None, timeout: float = 120) -> None:
+def wait_for(condition: object, proc: subprocess.Popen | None = None, timeout: float = 600) -> None:
     """Poll ``condition()`` until true; fail if ``proc`` ends first or time runs out."""
     import time
 
