@@ -107,3 +107,51 @@ def test_stop_signals_in_process() -> None:
             time.sleep(0.1)  # the handler runs here at the latest
         assert info.value.exit_code == 130
     assert signal.getsignal(signal.SIGTERM) is previous
+
+
+class _StopAtCall:
+    """Stands in for :class:`StopSignals`: asks to stop (SIGTERM) at the ``n``-th question."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.calls = n, 0
+
+    def __call__(self, **_kwargs: object) -> _StopAtCall:
+        return self
+
+    def __enter__(self) -> _StopAtCall:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+    def requested(self, ctx: object = None) -> int:
+        self.calls += 1
+        return signal.SIGTERM if self.calls == self.n else 0
+
+
+@pytest.mark.parametrize("question", [8, 9])  # the last step of epoch 1; the epoch's end
+def test_a_stop_at_the_end_of_an_epoch_resumes_exactly(
+    tiny_npz: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, question: int
+) -> None:
+    from train_helpers import tiny_config
+
+    from stablespike.train import session
+    from stablespike.train.errors import StopRequested
+
+    quiet = lambda _m: None  # noqa: E731
+    cfg = dict(ckpt_every=0, backend="reference")
+    session.train(tiny_config(tiny_npz, tmp_path / "straight", **cfg), log=quiet)
+    run = tmp_path / "stopped"
+    monkeypatch.setattr(session, "StopSignals", _StopAtCall(question))  # 8 steps per epoch
+    with pytest.raises(StopRequested, match="stopped by SIGTERM after epoch 1") as info:
+        session.train(tiny_config(tiny_npz, run, **cfg), log=quiet)
+    assert info.value.exit_code == 143
+    progress = load_checkpoint(run / "last.pt")["progress"]
+    assert (progress["global_step"], progress["epoch"]) == (8, 0 if question == 8 else 1)
+    monkeypatch.undo()
+    session.resume(run, log=quiet)
+    ref = checkpoint_tensors(tmp_path / "straight" / "last.pt")
+    got = checkpoint_tensors(run / "last.pt")
+    for name, value in ref.items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(value, got[name]), name
