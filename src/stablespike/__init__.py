@@ -20,19 +20,25 @@ if "torch" not in _sys.modules:
 
 from . import functional  # noqa: E402
 from .deploy import FoldError, check_fold, fold_thresholds, plan_fold
+from .models.convert import ConversionError, MPInitNeuron, TrLIFParams, convert, register_neuron
 from .mp_init import MPInitMixin
 from .neurons import TrLIF, TrLIFState
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ConversionError",
     "FoldError",
     "MPInitMixin",
+    "MPInitNeuron",
     "TrLIF",
+    "TrLIFParams",
     "TrLIFState",
     "__version__",
     "check_fold",
+    "convert",
     "fold_thresholds",
     "functional",
     "plan_fold",
+    "register_neuron",
 ]

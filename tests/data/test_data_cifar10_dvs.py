@@ -98,7 +98,7 @@ def test_decode_dvs128_bit_layout_and_orientation() -> None:
     ("content", "match"),
     [
         (b"\x00\x00\x00\x01\x00\x00\x00\x02", "missing '#!AER-DAT' version line"),
-        (b"#!AER-DAT3.1\r\n" + bytes(8), "unsupported AEDAT version"),
+        (b"#!AER-DAT3.1\r\n" + bytes(8), "unsupported AEDAT version '3.1' for this reader"),
         (b"#!AER-DAT2.0\r\n" + bytes(11), "11 bytes of events is not a multiple of 8"),
         (b"#!AER-DAT2.0", "unterminated header line"),
     ],
@@ -163,7 +163,7 @@ def test_split_is_natural_sorted_first_90_percent_train(tmp_path: Path) -> None:
     (tmp_path / "cat" / "notes.txt").touch()
     per_class = dvs.list_recordings(tmp_path)
     assert [p.name for p in per_class[3]] == [f"cat_{i}.aedat" for i in range(1, 11)]
-    train, test = dvs.split_recordings(per_class)
+    train, test = dvs.split_recordings(per_class, split="numeric")
     assert len(train) == 90 and len(test) == 10
     assert [(p.name, label) for p, label in test[:2]] == [
         ("airplane_10.aedat", 0),
@@ -173,7 +173,9 @@ def test_split_is_natural_sorted_first_90_percent_train(tmp_path: Path) -> None:
 
 def test_frames_are_exact_and_labels_follow_class_folders(tmp_path: Path) -> None:
     _tree(tmp_path)
-    bundle = build_datasets("cifar10_dvs", tmp_path, time_steps=4, size=128, augment=False)
+    bundle = build_datasets(
+        "cifar10_dvs", tmp_path, split="numeric", time_steps=4, size=128, augment=False
+    )
     assert bundle.is_sequence and bundle.time_steps == 4 and bundle.input_shape == (2, 128, 128)
     assert bundle.num_classes == 10 and bundle.class_names == CIFAR10_CLASSES
     assert len(bundle.train) == 10 and len(bundle.test) == 10  # int(2 * 0.9) = 1 train per class
@@ -187,7 +189,7 @@ def test_frames_are_exact_and_labels_follow_class_folders(tmp_path: Path) -> Non
 
 def test_default_pipeline_resizes_to_48_and_augments_train(tmp_path: Path) -> None:
     _tree(tmp_path)
-    bundle = build_datasets("cifar10_dvs", tmp_path, time_steps=3, split_by="time")
+    bundle = build_datasets("cifar10_dvs", tmp_path, split="numeric", time_steps=3, split_by="time")
     assert bundle.input_shape == (2, 48, 48)
     x_train, _ = bundle.train[0]
     x_test, _ = bundle.test[0]
@@ -212,7 +214,7 @@ def test_cache_is_reused_and_keyed_by_parameters(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _tree(tmp_path)
-    build_datasets("cifar10_dvs", tmp_path, time_steps=2)
+    build_datasets("cifar10_dvs", tmp_path, split="numeric", time_steps=2)
     (key,) = _cache_entries(tmp_path)
     marker = json.loads((tmp_path / dvs.CACHE_DIR / key / MARKER).read_text())
     assert marker["time_steps"] == 2 and marker["num_files"] == 20 and marker["key"] == key
@@ -220,17 +222,19 @@ def test_cache_is_reused_and_keyed_by_parameters(
     def fail(*args: object) -> None:
         raise AssertionError("converted again")
 
-    monkeypatch.setattr(dvs, "_convert", fail)
+    monkeypatch.setattr(dvs, "_read_events", fail)
     assert (
-        build_datasets("cifar10_dvs", tmp_path, time_steps=2, augment=False).test[0][0].shape[0]
+        build_datasets("cifar10_dvs", tmp_path, split="numeric", time_steps=2, augment=False)
+        .test[0][0]
+        .shape[0]
         == 2
     )
     with pytest.raises(AssertionError, match="converted again"):
-        build_datasets("cifar10_dvs", tmp_path, time_steps=2, split_by="time")
+        build_datasets("cifar10_dvs", tmp_path, split="numeric", time_steps=2, split_by="time")
     monkeypatch.undo()
-    build_datasets("cifar10_dvs", tmp_path, time_steps=3)
+    build_datasets("cifar10_dvs", tmp_path, split="numeric", time_steps=3)
     _write_recording(tmp_path / "dog" / "dog_1.aedat", seed=1, n=10)  # source changed
-    build_datasets("cifar10_dvs", tmp_path, time_steps=3)
+    build_datasets("cifar10_dvs", tmp_path, split="numeric", time_steps=3)
     assert len(_cache_entries(tmp_path)) == 3
 
 
@@ -238,21 +242,25 @@ def test_interrupted_preprocessing_is_rebuilt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _tree(tmp_path)
-    real = dvs._convert
+    real = dvs._read_events
     calls = []
 
-    def interrupted(*args: object) -> None:
+    def interrupted(*args: object) -> object:
         calls.append(args)
         if len(calls) == 5:
             raise KeyboardInterrupt
-        real(*args)
+        return real(*args)
 
-    monkeypatch.setattr(dvs, "_convert", interrupted)
+    monkeypatch.setattr(dvs, "_read_events", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        build_datasets("cifar10_dvs", tmp_path, time_steps=4, size=128, augment=False)
+        build_datasets(
+            "cifar10_dvs", tmp_path, split="numeric", time_steps=4, size=128, augment=False
+        )
     assert _cache_entries(tmp_path) == []  # neither a final nor a temporary folder
     monkeypatch.undo()
-    bundle = build_datasets("cifar10_dvs", tmp_path, time_steps=4, size=128, augment=False)
+    bundle = build_datasets(
+        "cifar10_dvs", tmp_path, split="numeric", time_steps=4, size=128, augment=False
+    )
     (key,) = _cache_entries(tmp_path)
     assert (tmp_path / dvs.CACHE_DIR / key / MARKER).is_file()
     assert len(list((tmp_path / dvs.CACHE_DIR / key).rglob("*.npz"))) == 20
@@ -263,26 +271,26 @@ def test_killed_preprocessing_leftovers_are_ignored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _tree(tmp_path)
-    real = dvs._convert
+    real = dvs._read_events
     calls = []
 
-    def killed(*args: object) -> None:
+    def killed(*args: object) -> object:
         calls.append(args)
         if len(calls) == 7:
             raise SystemExit(9)
-        real(*args)
+        return real(*args)
 
-    monkeypatch.setattr(dvs, "_convert", killed)
+    monkeypatch.setattr(dvs, "_read_events", killed)
     monkeypatch.setattr(
         cache_module.shutil, "rmtree", lambda *a, **k: None
     )  # no cleanup, as after SIGKILL
     with pytest.raises(SystemExit):
-        build_datasets("cifar10_dvs", tmp_path, time_steps=2)
+        build_datasets("cifar10_dvs", tmp_path, split="numeric", time_steps=2)
     monkeypatch.undo()
     (leftover,) = _cache_entries(tmp_path)
     assert leftover.startswith(".") and leftover.endswith(".tmp")
     # the builder is this (living) process: a concurrent build, kept by the next build
-    build_datasets("cifar10_dvs", tmp_path, time_steps=2, size=128, augment=False)
+    build_datasets("cifar10_dvs", tmp_path, split="numeric", time_steps=2, size=128, augment=False)
     assert leftover in _cache_entries(tmp_path)
     # once its builder is gone (as after kill -9), the next build of the key deletes it
     dead = subprocess.run(
@@ -293,7 +301,9 @@ def test_killed_preprocessing_leftovers_are_ignored(
     record.write_text(record.read_text().replace(f'"pid": {os.getpid()}', f'"pid": {dead}'))
     final_dir = [e for e in _cache_entries(tmp_path) if not e.startswith(".")][0]
     shutil.rmtree(tmp_path / dvs.CACHE_DIR / final_dir)  # force a rebuild
-    bundle = build_datasets("cifar10_dvs", tmp_path, time_steps=2, size=128, augment=False)
+    bundle = build_datasets(
+        "cifar10_dvs", tmp_path, split="numeric", time_steps=2, size=128, augment=False
+    )
     entries = _cache_entries(tmp_path)
     assert len(entries) == 1 and (tmp_path / dvs.CACHE_DIR / entries[0] / MARKER).is_file()
     assert np.array_equal(bundle.test[9][0].numpy(), _naive_frames(902, 2, "number"))
@@ -301,12 +311,14 @@ def test_killed_preprocessing_leftovers_are_ignored(
 
 def test_cache_folder_without_marker_is_not_trusted(tmp_path: Path) -> None:
     _tree(tmp_path)
-    build_datasets("cifar10_dvs", tmp_path, time_steps=2)
+    build_datasets("cifar10_dvs", tmp_path, split="numeric", time_steps=2)
     (key,) = _cache_entries(tmp_path)
     final = tmp_path / dvs.CACHE_DIR / key
     (final / MARKER).unlink()  # e.g. a half-copied cache
     (final / "cat" / "cat_2.npz").write_bytes(b"partial")
-    bundle = build_datasets("cifar10_dvs", tmp_path, time_steps=2, size=128, augment=False)
+    bundle = build_datasets(
+        "cifar10_dvs", tmp_path, split="numeric", time_steps=2, size=128, augment=False
+    )
     assert (final / MARKER).is_file()
     assert np.array_equal(bundle.test[3][0].numpy(), _naive_frames(302, 2, "number"))
 
@@ -345,7 +357,7 @@ def test_malformed_recording_names_the_file_and_leaves_no_cache(tmp_path: Path) 
 
 def test_corrupt_cached_frames_raise_dataset_error(tmp_path: Path) -> None:
     _tree(tmp_path)
-    bundle = build_datasets("cifar10_dvs", tmp_path, time_steps=2)
+    bundle = build_datasets("cifar10_dvs", tmp_path, split="numeric", time_steps=2)
     path = bundle.test.samples[0][0]
     path.write_bytes(b"garbage")
     with pytest.raises(DatasetError, match="cannot read cached frames") as info:
@@ -356,6 +368,6 @@ def test_corrupt_cached_frames_raise_dataset_error(tmp_path: Path) -> None:
 def test_invalid_parameters(tmp_path: Path) -> None:
     _tree(tmp_path)
     with pytest.raises(ValueError, match="split_by"):
-        build_datasets("cifar10_dvs", tmp_path, split_by="duration")
+        build_datasets("cifar10_dvs", tmp_path, split="numeric", split_by="duration")
     with pytest.raises(ValueError, match="train_ratio"):
-        build_datasets("cifar10_dvs", tmp_path, train_ratio=1.0)
+        build_datasets("cifar10_dvs", tmp_path, split="numeric", train_ratio=1.0)

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from stablespike import TrLIF
 from stablespike.kernels import bench
-from stablespike.kernels.bench_impls import Unavailable, make_layer, swap_neurons
+from stablespike.kernels.bench_impls import Unavailable, make_layer
+from stablespike.kernels.bench_runs import resnet19_with
 from stablespike.kernels.benchtools import copy_bandwidth, median_times, peak_bytes, saved_bytes
 
 
@@ -31,13 +33,14 @@ def test_layers_and_swapping() -> None:
     assert isinstance(make_layer("none"), torch.nn.Identity)
     with pytest.raises(ValueError, match="unknown implementation"):
         make_layer("nope")
-    net = torch.nn.Sequential(make_layer("reference"))
-    try:
-        swap_neurons(net, "spikingjelly")
-    except Unavailable as err:
-        assert "not installed" in str(err)
-    else:
-        assert net(x).shape == x.shape
+    for name in ("spikingjelly", "none"):  # the zoo builds its layers with the neuron asked for
+        try:
+            net = resnet19_with(name, "cpu", timesteps=1)
+        except Unavailable as err:
+            assert "not installed" in str(err)
+        else:
+            assert not any(isinstance(m, TrLIF) for m in net.modules())
+            assert net(torch.randn(1, 3, 32, 32)).shape == (1, 1, 10)
 
 
 def test_bench_prints_tables_and_writes_json(tmp_path: Path, capsys) -> None:

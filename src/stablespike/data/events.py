@@ -14,6 +14,10 @@ Split modes (``N`` events, ``T`` frames, events in file order):
 Channel 0 counts events of polarity 0, channel 1 of polarity 1. A recording
 without events gives all-zero frames.
 
+Events come as :class:`~stablespike.data.aedat.Events` or, as tonic gives them, a NumPy
+structured array with fields ``x``, ``y``, ``t``, ``p`` (any order, ``p`` may be bool); the sensor
+is ``height, width`` or tonic's ``sensor_size = (width, height, polarities)``.
+
 Example:
     >>> import numpy as np
     >>> from stablespike.data.aedat import Events
@@ -29,7 +33,7 @@ import numpy as np
 
 from .aedat import Events
 
-__all__ = ["SPLIT_MODES", "events_to_frames", "frame_indices"]
+__all__ = ["SPLIT_MODES", "as_events", "events_to_frames", "frame_indices", "sensor_hw"]
 
 SPLIT_MODES = ("number", "time")
 
@@ -60,10 +64,63 @@ def frame_indices(t: np.ndarray, time_steps: int, split_by: str) -> np.ndarray:
     return (t - t_min) * time_steps // span
 
 
+def as_events(events: Events | np.ndarray) -> Events:
+    """``Events`` from ``Events`` or a structured array with fields ``x, y, t, p`` (tonic's).
+
+    Example:
+        >>> import numpy as np
+        >>> arr = np.zeros(2, dtype=[("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "?")])
+        >>> arr["p"] = [True, False]
+        >>> as_events(arr).p.tolist()
+        [1, 0]
+    """
+    if isinstance(events, Events):
+        return events
+    names = getattr(getattr(events, "dtype", None), "names", None)
+    if not names or not {"x", "y", "t", "p"} <= set(names):
+        raise TypeError(
+            "events must be stablespike Events or a structured array with fields x, y, t, p "
+            f"(tonic's layout), got {type(events).__name__} with fields {names}"
+        )
+    return Events(*(np.asarray(events[k]).astype(np.int64) for k in ("t", "x", "y", "p")))
+
+
+def sensor_hw(
+    height: int | None = None,
+    width: int | None = None,
+    sensor_size: tuple[int, ...] | None = None,
+) -> tuple[int, int]:
+    """``(height, width)`` from ``height, width`` or tonic's ``sensor_size = (W, H, P)``.
+
+    Example:
+        >>> sensor_hw(sensor_size=(34, 34, 2)), sensor_hw(180, 240)
+        ((34, 34), (180, 240))
+    """
+    if sensor_size is not None:
+        if height is not None or width is not None:
+            raise ValueError("give either height and width or sensor_size, not both")
+        if len(sensor_size) not in (2, 3) or (
+            len(sensor_size) == 3 and sensor_size[2] not in (1, 2)
+        ):
+            raise ValueError(
+                f"sensor_size must be (width, height[, polarities]), got {sensor_size}"
+            )
+        return int(sensor_size[1]), int(sensor_size[0])
+    if height is None or width is None:
+        raise ValueError("events_to_frames needs height and width (or tonic's sensor_size)")
+    return int(height), int(width)
+
+
 def events_to_frames(
-    events: Events, *, time_steps: int, split_by: str, height: int, width: int
+    events: Events | np.ndarray,
+    *,
+    time_steps: int,
+    split_by: str,
+    height: int | None = None,
+    width: int | None = None,
+    sensor_size: tuple[int, ...] | None = None,
 ) -> np.ndarray:
-    """Count frames ``int64 [T, 2, height, width]`` from ``events``.
+    """Count frames ``int64 [T, 2, height, width]`` from ``events`` (see the module doc).
 
     Raises ``ValueError`` if a coordinate or polarity is out of range.
 
@@ -74,6 +131,8 @@ def events_to_frames(
         >>> int(events_to_frames(ev, time_steps=1, split_by="time", height=2, width=2)[0, 1, 0, 1])
         1
     """
+    height, width = sensor_hw(height, width, sensor_size)
+    events = as_events(events)
     frame = frame_indices(events.t, time_steps, split_by)
     x, y, p = (np.asarray(a, dtype=np.int64) for a in (events.x, events.y, events.p))
     if len(events) and (

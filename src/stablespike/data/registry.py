@@ -12,7 +12,7 @@ Example:
     >>> build_datasets("no-such-set")
     Traceback (most recent call last):
     ...
-    ValueError: unknown dataset 'no-such-set'; known: cifar10, cifar100, cifar10_dvs, fashion_mnist, imagenet, npz:PATH
+    ValueError: unknown dataset 'no-such-set'; known: cifar10, cifar100, cifar10_dvs, dvs_gesture, fashion_mnist, imagenet, ncaltech101, nmnist, npz:PATH, tonic:NAME
 """
 
 from __future__ import annotations
@@ -28,7 +28,16 @@ from torch.utils.data import Dataset
 
 __all__ = ["DataBundle", "available_datasets", "build_datasets", "register_dataset"]
 
-_BUILTIN_MODULES = ("fashion_mnist", "cifar", "cifar10_dvs", "imagenet", "npz")
+_BUILTIN_MODULES = (
+    "fashion_mnist",
+    "cifar",
+    "cifar10_dvs",
+    "imagenet",
+    "npz",
+    "atis",
+    "dvs_gesture",
+    "tonic_data",
+)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 * :func:`fold_thresholds` returns a folded inference copy (checked on ``example_input``);
 * :func:`plan_fold` reports, per layer, what folding does (:class:`FoldPlan`), changing nothing;
-* :func:`check_fold` compares a folded model with the original on an input;
+* :func:`check_fold` compares a folded model with the original on an input, telling rounding
+  from real errors (:func:`verify_fold` returns the evidence as a :class:`FoldReport`);
 * :class:`FoldError` is raised where folding is not exact; :class:`ChannelScale` is the explicit
   multiplication ``residual="scale"`` keeps at a mixed residual addition.
 
@@ -19,7 +20,7 @@ Example:
 """
 
 from .channel_scale import ChannelScale
-from .check import check_fold
+from .check import FoldReport, FoldRoundingWarning, check_fold, verify_fold
 from .errors import FoldError
 from .fold import fold_thresholds, plan_fold
 from .plan import FoldPlan, FoldStep
@@ -28,8 +29,11 @@ __all__ = [
     "ChannelScale",
     "FoldError",
     "FoldPlan",
+    "FoldReport",
+    "FoldRoundingWarning",
     "FoldStep",
     "check_fold",
     "fold_thresholds",
     "plan_fold",
+    "verify_fold",
 ]

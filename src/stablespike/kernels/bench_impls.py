@@ -94,12 +94,3 @@ def make_layer(name: str) -> nn.Module:
     if name == "snntorch":
         return _SnnTorchLeaky()
     return TrLIF(backend=name)
-
-
-def swap_neurons(model: nn.Module, name: str) -> nn.Module:
-    """Replace every ``TrLIF`` of ``model`` (in place) by a layer of implementation ``name``."""
-    for parent in list(model.modules()):
-        for child_name, child in list(parent.named_children()):
-            if isinstance(child, TrLIF):
-                setattr(parent, child_name, make_layer(name).to(next(child.buffers()).device))
-    return model

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .bench_impls import NO_NEURON, Unavailable, make_layer, swap_neurons
+from .bench_impls import NO_NEURON, Unavailable, make_layer
 from .benchtools import copy_seconds, median_times, peak_bytes, saved_bytes
 
 Row = dict[str, Any]
@@ -104,16 +104,11 @@ def resnet19_with(name: str, device: str, timesteps: int) -> nn.Module:
     """ResNet-19 (10 classes, 3 input channels) in training mode with neurons of impl ``name``."""
     from ..models import build_model
 
-    backend = name if name in ("fused", "reference") else "reference"
-    net = build_model(
-        "resnet19",
-        num_classes=10,
-        in_channels=3,
-        timesteps=timesteps,
-        neuron_kwargs={"backend": backend},
-    )
-    if name != backend:
-        swap_neurons(net, name)
+    if name in ("fused", "reference"):
+        neuron: dict = {"neuron_kwargs": {"backend": name}}
+    else:  # another package's neuron (or none): the zoo builds its layers with it
+        neuron = {"neuron": lambda channels: make_layer(name)}
+    net = build_model("resnet19", num_classes=10, in_channels=3, timesteps=timesteps, **neuron)
     return net.to(device).train()
 
 

@@ -23,7 +23,7 @@ from . import cnn, fmnist_cnn, resnet  # noqa: F401  (register the models)
 from .blocks import BasicBlock, SEWBlock
 from .cnn import SpikingCNN, parse_layout
 from .layers import SeqConvBN, SeqLinearBN, TimeFolded
-from .neuron import NeuronFactory
+from .neuron import NeuronFactory, NeuronSpec
 from .neuron_flags import neuron_kwargs_from_flags, parse_learn
 from .readout import spiking_layers, time_mean_logits
 from .registry import (
@@ -40,6 +40,7 @@ __all__ = [
     "BasicBlock",
     "InputStem",
     "NeuronFactory",
+    "NeuronSpec",
     "SEWBlock",
     "SeqConvBN",
     "SeqLinearBN",

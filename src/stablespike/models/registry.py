@@ -1,12 +1,17 @@
 """The model registry behind ``--model``: ``register_model``, ``build_model``, ``available_models``.
 
 A builder is any callable taking the keyword arguments ``num_classes``, ``in_channels``,
-``timesteps``, ``neuron`` (a :class:`~stablespike.models.neuron.NeuronFactory`) and ``dropout``,
+``timesteps``, ``neuron`` (a :class:`~stablespike.models.neuron.NeuronFactory`: each spiking layer is
+``neuron(channels)``) and ``dropout``,
 plus its own options, and returning an ``nn.Module`` mapping ``[B, C, H, W]`` or
 ``[T, B, C, H, W]`` to per-timestep logits ``[T, B, num_classes]``.
 
 :func:`build_model` initialises the weights and attaches ``model.config``, a plain dict from which
-:func:`model_from_config` rebuilds the same architecture (e.g. from a checkpoint).
+:func:`model_from_config` rebuilds the same architecture (e.g. from a checkpoint). With a custom
+``neuron=`` the config also holds ``"neuron"``, the ``"module:qualname"`` of the class or function:
+:func:`model_from_config` imports it again (a lambda or local function cannot be imported: pass
+``neuron=`` to :func:`model_from_config` then). A custom neuron's own state (e.g. SpikingJelly's
+``v``) is whatever its module puts in the state dict.
 
 Example:
     >>> from stablespike.models import build_model, model_from_config
@@ -28,9 +33,10 @@ from typing import Any, TypeVar
 
 from torch import nn
 
+from ..neurons import TrLIF
 from .checks import positive_int, probability
 from .init import init_weights
-from .neuron import NeuronFactory
+from .neuron import NeuronFactory, NeuronSpec, neuron_from_name, neuron_name
 
 Builder = Callable[..., nn.Module]
 B = TypeVar("B", bound=Builder)
@@ -47,7 +53,7 @@ CONFIG_KEYS: tuple[str, ...] = (
     "dropout",
     "options",
 )
-"""Keys of ``model.config``."""
+"""Keys of ``model.config`` (plus ``"neuron"`` when built with a neuron other than ``TrLIF``)."""
 
 
 @dataclass(frozen=True)
@@ -91,14 +97,24 @@ def build_model(
     num_classes: int,
     in_channels: int,
     timesteps: int = 4,
+    neuron: NeuronSpec = TrLIF,
     neuron_kwargs: dict[str, Any] | None = None,
     dropout: float | None = None,
     **options: Any,
 ) -> nn.Module:
     """Build the registered model ``name`` with freshly initialised weights and ``.config``.
 
-    ``neuron_kwargs`` go to every ``TrLIF`` of the model; ``dropout=None`` picks the model's
-    default; ``options`` are the builder's own keyword arguments (e.g. ``input_size``).
+    ``neuron`` makes every spiking layer (see :class:`~stablespike.models.neuron.NeuronFactory`):
+    ``TrLIF`` (default), another ``nn.Module`` class, or a callable ``(channels) -> nn.Module``
+    taking time-major ``[T, B, ...]``; ``neuron_kwargs`` go to each of them. ``dropout=None``
+    picks the model's default; ``options`` are the builder's own keyword arguments.
+
+    Example:
+        >>> from torch import nn
+        >>> net = build_model("fmnist-cnn", num_classes=10, in_channels=1,
+        ...                   neuron=lambda channels: nn.ReLU())
+        >>> net.config["neuron"].endswith("<lambda>")
+        True
     """
     entry = _lookup(name)
     positive_int("num_classes", num_classes)
@@ -106,12 +122,12 @@ def build_model(
     positive_int("timesteps", timesteps)
     p = entry.default_dropout if dropout is None else probability("dropout", dropout)
     _check_options(name, entry.builder, options)
-    neuron = NeuronFactory(neuron_kwargs)
+    factory = NeuronFactory(neuron_kwargs, neuron)
     model = entry.builder(
         num_classes=num_classes,
         in_channels=in_channels,
         timesteps=timesteps,
-        neuron=neuron,
+        neuron=factory,
         dropout=p,
         **options,
     )
@@ -121,20 +137,27 @@ def build_model(
         "num_classes": num_classes,
         "in_channels": in_channels,
         "timesteps": timesteps,
-        "neuron_kwargs": dict(neuron.kwargs),
+        "neuron_kwargs": dict(factory.kwargs),
         "dropout": p,
         "options": copy.deepcopy(options),
     }
+    if neuron is not TrLIF:
+        model.config["neuron"] = neuron_name(neuron)
     return model
 
 
-def model_from_config(config: Mapping[str, Any]) -> nn.Module:
-    """Rebuild a model (fresh weights) from a ``model.config`` dict, e.g. one in a checkpoint."""
+def model_from_config(config: Mapping[str, Any], *, neuron: NeuronSpec | None = None) -> nn.Module:
+    """Rebuild a model (fresh weights) from a ``model.config`` dict, e.g. one in a checkpoint.
+
+    ``neuron`` overrides the neuron recorded in the config (needed when it was a lambda).
+    """
     missing = [k for k in CONFIG_KEYS if k != "options" and k not in config]
     if missing:
         raise ValueError(f"model config lacks {', '.join(missing)}; got keys {sorted(config)}")
     kwargs = {k: config[k] for k in CONFIG_KEYS if k not in ("name", "options")}
-    return build_model(config["name"], **kwargs, **dict(config.get("options") or {}))
+    if neuron is None:
+        neuron = neuron_from_name(config["neuron"]) if "neuron" in config else TrLIF
+    return build_model(config["name"], neuron=neuron, **kwargs, **dict(config.get("options") or {}))
 
 
 # ---------------------------------------------------------------- validation

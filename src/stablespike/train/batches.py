@@ -102,9 +102,18 @@ class TrainData:
     def build(cls, cfg: TrainConfig, ctx: DistContext) -> TrainData:
         """Load ``cfg.dataset`` (``DatasetError`` / ``ValueError`` explain what is wrong)."""
         try:
-            options = {}
-            if "time_steps" in dataset_options(cfg.dataset):  # event data: T frames per sample
+            options: dict[str, object] = {}
+            accepted = dataset_options(cfg.dataset)
+            if "time_steps" in accepted:  # event data: T frames per sample
                 options["time_steps"] = cfg.timesteps
+            for name in ("split", "split_by", "cache_dir"):
+                value = getattr(cfg, name)
+                if value in ("auto", ""):
+                    continue
+                if name not in accepted:
+                    flag = "--" + name.replace("_", "-")
+                    raise ConfigError(f"{flag} is an event-data option; {cfg.dataset} has none")
+                options[name] = value
             bundle = build_datasets(
                 cfg.dataset, cfg.data_dir or None, augment=cfg.augment_flag(), **options
             )

@@ -41,11 +41,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--timesteps", type=int, default=None, metavar="T",
-        help="evaluate static images with another T than in training (default: the run's T)",
+        help="evaluate with another T than in training (event data: T frames) (default: the run's T)",
     )  # fmt: skip
     parser.add_argument(
         "--threads", type=int, default=0, metavar="N",
         help="CPU threads for torch (default: 0 = torch's default)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--compile", action="store_true",
+        help="run the model under torch.compile (dynamic shapes; reports the compile time)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--compile-backend", default="inductor", choices=("inductor", "aot_eager"),
+        help="torch.compile backend (default: inductor)",
     )  # fmt: skip
     parser.add_argument(
         "--json", default=None, metavar="FILE", help="also write the report as JSON (default: no)"
@@ -64,6 +72,8 @@ def format_report(report: dict) -> str:
     if report.get("recorded_accuracy") is not None:
         lines.append(f"recorded at training time: {report['recorded_accuracy']:.2f}%")
     lines.append(format_layers(report["layers"]))
+    if report.get("compile_seconds") is not None:
+        lines.append(f"torch.compile: {report['compile_seconds']:.1f} s of compiling")
     return "\n".join(lines)
 
 
@@ -81,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             timesteps=args.timesteps,
             threads=args.threads,
+            compile=args.compile,
+            compile_backend=args.compile_backend,
         )
         print(format_report(report))
         if args.json:

@@ -115,10 +115,25 @@ class TrainConfig:
         runtime=True,
         metavar="S",
     )
+    compile: bool = _opt(
+        False,
+        "torch.compile the model (dynamic shapes; the compile time is reported). Off by "
+        "default: on this project's CPU runs it does not pay (BENCHMARKS.md)",
+        group="run",
+        runtime=True,
+    )
+    compile_backend: str = _opt(
+        "inductor",
+        "torch.compile backend: inductor (generates code), aot_eager (traces only, for checks)",
+        group="run",
+        choices=("inductor", "aot_eager"),
+        runtime=True,
+    )
     # ------------------------------------------------------------------ data
     dataset: str = _opt(
         "fashion-mnist",
-        "fashion-mnist, cifar10, cifar100, imagenet, cifar10-dvs or npz:PATH",
+        "fashion-mnist, cifar10, cifar100, imagenet, cifar10-dvs, dvs-gesture, nmnist, "
+        "ncaltech101, npz:PATH or tonic:NAME",
         group="data",
         metavar="NAME",
     )
@@ -146,6 +161,25 @@ class TrainConfig:
         "DataLoader worker processes (file-backed datasets only)",
         group="data",
         runtime=True,
+    )
+    split: str = _opt(
+        "auto",
+        "event data train/test split: auto = the dataset's default (spikingjelly)",
+        group="data",
+        choices=("auto", "spikingjelly", "tebn", "numeric"),
+    )
+    split_by: str = _opt(
+        "auto",
+        "event data frames: equal event counts (number) or equal time (time); auto = default",
+        group="data",
+        choices=("auto", "number", "time"),
+    )
+    cache_dir: str = _opt(
+        "",
+        "where event datasets cache their frames ('' = DATA_DIR/.stablespike_cache)",
+        group="data",
+        runtime=True,
+        metavar="DIR",
     )
     # ------------------------------------------------------------------ model
     model: str = _opt(
