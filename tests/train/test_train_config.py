@@ -90,3 +90,20 @@ def test_config_diff_ignores_runtime_options() -> None:
     a = TrainConfig().to_dict()
     b = TrainConfig(device="cpu", progress="off", lr=0.5).to_dict()
     assert config_diff(a, b) == [f"lr: checkpoint {TrainConfig().lr!r} vs now 0.5"]
+
+
+def test_yaml_exponents_are_floats_and_a_repeated_key_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("lr: 1e-3\nmin-lr: 5E-6\nweight_decay: 2.5e+1\nepochs: 3\nseed: 1_0\n")
+    got = load_config_file(path)
+    assert got == {"lr": 1e-3, "min_lr": 5e-6, "weight_decay": 25.0, "epochs": 3, "seed": 10}
+    assert TrainConfig.from_dict(got).validate().lr == 0.001
+    path.write_text("lr: 0.1\nepochs: 3\nlr: 0.01\n")
+    with pytest.raises(ConfigError, match=r"option 'lr' is given twice \(lines 1 and 3\)"):
+        load_config_file(path)
+
+
+def test_a_run_config_yaml_is_usable_as_config(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("run_id: 0123456789ab\nepochs: 5\n")  # as a run directory's config.yaml
+    assert load_config_file(path) == {"epochs": 5}

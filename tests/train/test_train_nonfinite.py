@@ -67,3 +67,16 @@ def test_the_command_exits_with_3_and_a_clear_message(
     assert main(args) == 3
     err = capsys.readouterr().err
     assert "stablespike train: stopped: non-finite gradient norm (nan) at epoch 1, step 3" in err
+
+
+def test_skip_nonfinite_stops_when_most_steps_of_an_epoch_are_skipped(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    x = rng.random((64, 1, 8, 8), dtype=np.float32)
+    x[::2, 0, 0, 0] = np.nan  # every batch of 16 holds NaN images
+    y = rng.integers(0, 4, 64)
+    path = tmp_path / "rotten.npz"
+    np.savez(path, x_train=x, y_train=y, x_test=np.nan_to_num(x[:16]), y_test=y[:16])
+    run = tmp_path / "run"
+    with pytest.raises(NonFiniteError, match="4 of the 4 steps of epoch 1 were skipped"):
+        train(tiny_config(path, run, skip_nonfinite=True), log=lambda _m: None)
+    assert not (run / "summary.json").exists()

@@ -85,3 +85,38 @@ def tiny_config(npz: Path, run_dir: Path, **changes: object) -> TrainConfig:
     )
     values.update(changes)
     return TrainConfig(**values).validate()  # type: ignore[arg-type]
+
+
+def start_cli(*args: str, cwd: Path) -> subprocess.Popen:
+    """Start ``python -m stablespike.cli ARGS`` in the background (stdout + stderr together)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "stablespike.cli", *args],
+        cwd=cwd,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_for(condition: object, proc: subprocess.Popen | None = None, timeout: float = 600) -> None:
+    """Poll ``condition()`` until true; fail if ``proc`` ends first or time runs out."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the process ended early:\n{proc.stdout.read()}")  # type: ignore[union-attr]
+        time.sleep(0.02)
+    if proc is not None:
+        proc.kill()
+    raise AssertionError("timed out waiting")
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """``{relative path: bytes}`` of every file under ``folder``."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }

@@ -31,6 +31,9 @@ _EXPORTS = {
     "CheckpointError": "errors",
     "NonFiniteError": "errors",
     "RunDirError": "errors",
+    "WriteError": "errors",
+    "StopRequested": "errors",
+    "PeerError": "errors",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,7 +1,9 @@
 """What the ``train``, ``resume`` and ``eval`` commands share: error reporting and exit codes.
 
-Exit codes: 0 success, 1 a configuration / data / checkpoint problem, 3 a non-finite loss,
-130 interrupted (argparse uses 2 for bad flags).
+Exit codes: 0 success, 1 a configuration / data / checkpoint / file-writing problem or a lost
+DDP peer, 3 a non-finite loss, 143 / 130 stopped by SIGTERM / SIGINT (128 + the signal; after a
+graceful stop ``last.pt`` holds the last step), 130 also for an interrupt outside training
+(argparse uses 2 for bad flags).
 
 Example:
     >>> from stablespike.train.errors import ConfigError
@@ -17,7 +19,7 @@ import sys
 from collections.abc import Callable
 
 from ..data import DatasetError
-from .errors import NonFiniteError, TrainError
+from .errors import NonFiniteError, StopNow, StopRequested, TrainError
 
 __all__ = ["run_reporting_errors"]
 
@@ -26,6 +28,12 @@ def run_reporting_errors(command: str, job: Callable[[], object]) -> int:
     """Run ``job``; print known errors as one clear line on stderr and return the exit code."""
     try:
         job()
+    except StopRequested as err:
+        print(f"stablespike {command}: {err}", file=sys.stderr)
+        return err.exit_code
+    except StopNow as err:
+        print(f"stablespike {command}: {err}", file=sys.stderr)
+        return err.exit_code
     except NonFiniteError as err:
         print(f"stablespike {command}: stopped: {err}", file=sys.stderr)
         return 3

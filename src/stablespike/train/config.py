@@ -80,7 +80,11 @@ class TrainConfig:
         metavar="DIR",
     )
     overwrite: bool = _opt(
-        False, "start over in a RUN_DIR that already holds a run", group="run", runtime=True
+        False,
+        "start over in a RUN_DIR that already holds a run (the old run is deleted once the new "
+        "one has written its first checkpoint)",
+        group="run",
+        runtime=True,
     )
     seed: int = _opt(0, "random seed (weights, data order, augmentation, dropout)", group="run")
     device: str = _opt(
@@ -96,7 +100,21 @@ class TrainConfig:
         group="run",
         runtime=True,
     )
-    threads: int = _opt(0, "CPU threads for torch (0 = torch's default)", group="run", runtime=True)
+    threads: int = _opt(
+        0,
+        "CPU threads for torch (0 = torch's default; another count can change the last bits of "
+        "sums, so a resumed run matches an uninterrupted one only with the same count)",
+        group="run",
+        runtime=True,
+    )
+    dist_timeout: float = _opt(
+        600.0,
+        "torchrun: seconds a process waits for the others in a collective operation before the "
+        "job ends with an error (a frozen or lost process)",
+        group="run",
+        runtime=True,
+        metavar="S",
+    )
     compile: bool = _opt(
         False,
         "torch.compile the model (the compile time is reported; a changed batch size compiles "
@@ -315,7 +333,7 @@ class TrainConfig:
         positive = ("batch_size", "eval_batch_size", "epochs", "timesteps")
         for name in positive:
             _check(self, name, lambda v: v >= 1, ">= 1")
-        for name in ("lr", "init_threshold"):
+        for name in ("lr", "init_threshold", "dist_timeout"):
             _check(self, name, lambda v: v > 0, "> 0")
         _check(self, "init_tau", lambda v: v > 1, "> 1")
         for name in ("weight_decay", "warmup_epochs", "min_lr", "grad_clip", "label_smoothing"):
@@ -376,11 +394,42 @@ def normalise_keys(values: Mapping[str, Any], *, source: str) -> dict[str, Any]:
     return out
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML's safe loader, reading ``1e-3`` as a float and refusing a key given twice.
+
+    YAML 1.1 (PyYAML) reads ``1e-3`` as the string "1e-3" (its floats need a dot); YAML 1.2 and
+    every user read it as 0.001.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"option {key!r} is given twice (lines {seen[key]} and {line})",
+                    key_node.start_mark,
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+_ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a flat YAML (``.yaml``/``.yml``) or TOML (``.toml``) file of options.
 
     Returns ``{field name: value}`` with the keys checked; values are checked later by
-    :meth:`TrainConfig.validate`.
+    :meth:`TrainConfig.validate`. In YAML, ``1e-3`` is a float and a key given twice is an
+    error; a ``run_id`` key (as in a run's ``config.yaml``) is ignored.
 
     Example:
         >>> import tempfile, pathlib
@@ -398,7 +447,7 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     except OSError as err:
         raise ConfigError(f"cannot read config file {path}: {err.strerror or err}") from None
     try:
-        data = tomllib.loads(text) if suffix == ".toml" else yaml.safe_load(text)
+        data = tomllib.loads(text) if suffix == ".toml" else yaml.load(text, Loader=_ConfigLoader)
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as err:
         raise ConfigError(f"config file {path} is not valid {suffix[1:].upper()}: {err}") from None
     if data is None:
@@ -413,6 +462,7 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"config file {path}: options must be flat 'name: value' pairs, "
             f"but {', '.join(map(str, nested))} is a section"
         )
+    data = {k: v for k, v in data.items() if str(k).replace("-", "_") != "run_id"}
     return normalise_keys(data, source=f"config file {path}")
 
 

@@ -15,7 +15,9 @@ Example:
 
 from __future__ import annotations
 
+import datetime
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .errors import ConfigError
+from .errors import ConfigError, PeerError
 
 __all__ = [
     "DistContext",
@@ -33,6 +35,8 @@ __all__ = [
     "all_reduce_sum",
     "any_rank",
     "distributed_session",
+    "is_peer_failure",
+    "max_rank",
     "setup_distributed",
     "teardown_distributed",
     "unwrap",
@@ -77,8 +81,12 @@ def _pick_device(preference: str, local_rank: int) -> torch.device:
     return torch.device("cuda", local_rank)
 
 
-def setup_distributed(device: str = "auto") -> DistContext:
-    """Join the process group when launched by ``torchrun``; pick this process's device."""
+def setup_distributed(device: str = "auto", timeout: float | None = None) -> DistContext:
+    """Join the process group when launched by ``torchrun``; pick this process's device.
+
+    ``timeout`` (seconds) bounds how long a collective waits for the other processes: a frozen
+    or lost process then ends the job with an error instead of hanging its peers.
+    """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -88,7 +96,8 @@ def setup_distributed(device: str = "auto") -> DistContext:
     if dist.is_initialized():
         return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, dev)
     backend = "nccl" if dev.type == "cuda" else "gloo"
-    dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
+    extra = {"timeout": datetime.timedelta(seconds=timeout)} if timeout else {}
+    dist.init_process_group(backend=backend, rank=rank, world_size=world_size, **extra)
     return DistContext(rank, world_size, local_rank, dev, initialized_here=True)
 
 
@@ -107,19 +116,46 @@ def teardown_distributed(ctx: DistContext, *, completed: bool = True) -> None:
 
 
 @contextmanager
-def distributed_session(device: str = "auto") -> Iterator[DistContext]:
+def distributed_session(
+    device: str = "auto", timeout: float | None = None
+) -> Iterator[DistContext]:
     """``with distributed_session(device) as ctx:`` joins the group and always leaves it.
 
     A block that completes ends at the barrier of :func:`teardown_distributed`; one that raises
-    leaves without it.
+    leaves without it. ``timeout``: see :func:`setup_distributed`.
     """
-    ctx = setup_distributed(device)
+    ctx = setup_distributed(device, timeout)
     try:
         yield ctx
-    except BaseException:
+    except BaseException as err:
         teardown_distributed(ctx, completed=False)
+        if ctx.distributed and is_peer_failure(err):
+            first = re.sub(r"^\[[^\]]*\]\s*", "", str(err).strip().splitlines()[0])
+            raise PeerError(
+                f"another process of this job failed, was stopped or stopped responding "
+                f"({first}); its own output says why. Resume from the last checkpoint once the "
+                "job is fixed"
+            ) from None
         raise
     teardown_distributed(ctx)
+
+
+_PEER_SIGNS = (
+    "gloo",
+    "NCCL",
+    "Connection closed by peer",
+    "Connection reset by peer",
+    "Timed out waiting",
+    "Broken pipe",
+)
+
+
+def is_peer_failure(err: BaseException) -> bool:
+    """True for the errors a collective raises when another process died or froze."""
+    dist_error = getattr(dist, "DistError", None)
+    if dist_error is not None and isinstance(err, dist_error):
+        return True
+    return isinstance(err, RuntimeError) and any(sign in str(err) for sign in _PEER_SIGNS)
 
 
 def wrap_model(model: nn.Module, ctx: DistContext, *, sync_bn: bool = False) -> nn.Module:
@@ -166,6 +202,15 @@ def any_rank(flag: bool, ctx: DistContext) -> bool:
         return bool(flag)
     t = torch.tensor([1.0 if flag else 0.0], device=ctx.device)
     return bool(all_reduce_sum(t, ctx).item() > 0)
+
+
+def max_rank(value: int, ctx: DistContext) -> int:
+    """The largest ``value`` over all ranks (all ranks get the same answer)."""
+    if not ctx.distributed:
+        return int(value)
+    t = torch.tensor([float(value)], device=ctx.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
 
 
 def all_gather_objects(obj: Any, ctx: DistContext) -> list[Any]:

@@ -3,6 +3,12 @@
 A reader (or a process restarted after a crash) sees either the previous complete file or the new
 complete file, never a partial one; the temporary file is removed if writing fails.
 
+A write that fails in the operating system raises :class:`~stablespike.train.errors.WriteError`
+(an ``OSError`` too) whose message names the path and the cause: disk full (with the space left
+and the bytes the write had got to), permission denied, read-only file system, quota. That holds
+even where ``torch.save`` would only report a confusing ``RuntimeError`` of its zip writer: the
+file object it writes to records the operating system's error.
+
 Example:
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "note.txt"
@@ -14,37 +20,173 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-__all__ = ["TMP_MARK", "atomic_write", "atomic_write_text", "remove_stale_temporaries"]
+from .errors import WriteError
+
+__all__ = [
+    "TMP_MARK",
+    "append_text",
+    "atomic_write",
+    "atomic_write_text",
+    "remove_stale_temporaries",
+    "write_error",
+]
 
 TMP_MARK = ".tmp-"
 
+_CAUSES = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "the file system is read-only",
+    errno.EFBIG: "the file is larger than this process may write",
+    errno.ENOENT: "a folder on the way does not exist",
+    errno.ENOTDIR: "a part of the path is not a folder",
+    errno.EIO: "input/output error (failing disk or lost network file system)",
+}
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> None:
-    """Call ``write(file)`` on a temporary file, fsync it and rename it to ``path``."""
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
+def _free_space(path: Path) -> int | None:
+    for folder in (path, *path.parents):
+        if folder.exists():
+            with contextlib.suppress(OSError):
+                return shutil.disk_usage(folder).free
+            return None
+    return None
+
+
+def write_error(
+    path: str | os.PathLike[str], err: OSError, written: int | None = None, size: int | None = None
+) -> WriteError:
+    """A :class:`WriteError` naming ``path`` and the cause of the operating-system error ``err``.
+
+    ``written``: the bytes that went in before the error; ``size``: the expected file size.
+
+    Example:
+        >>> print(write_error("/data/run/config.yaml", PermissionError(13, "Permission denied")))
+        cannot write /data/run/config.yaml: permission denied (EACCES); check the permissions of /data/run
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    code = err.errno
+    name = errno.errorcode.get(code, "") if code is not None else ""
+    cause = _CAUSES.get(code, err.strerror or str(err) or type(err).__name__)  # type: ignore[arg-type]
+    text = f"cannot write {path}: {cause}" + (f" ({name})" if name else "")
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        free = _free_space(path.parent)
+        if size:
+            needs = f"the file needs about {_size(size)}"
+        else:
+            needs = f"the file needs more than {_size(written)}" if written else ""
+        left = f"{_size(free)} free on that file system" if free is not None else ""
+        detail = ", ".join(x for x in (needs, left) if x)
+        text += (f"; {detail}" if detail else "") + "; free some space or choose another --run-dir"
+    elif code in (errno.EACCES, errno.EPERM):
+        text += f"; check the permissions of {path.parent}"
+    elif code == errno.EROFS:
+        text += "; choose a --run-dir on a writable file system"
+    if path.suffix == ".pt" or path.name.startswith("metrics"):
+        text += f" (the previous {path.name}, if any, is unchanged)"
+    out = WriteError(text)
+    out.errno, out.path = code, path  # no strerror / filename: str(out) stays the message
+    return out
+
+
+class _RecordingFile:
+    """A file that remembers the first ``OSError`` of its writes and how many bytes went in.
+
+    ``torch.save`` turns an error of the file's ``write`` into its own ``RuntimeError``
+    ("unexpected pos ..."); the recorded error says what really happened.
+    """
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self.error: OSError | None = None
+        self.written = 0
+
+    def write(self, data: Any) -> int:
+        try:
+            n = self._f.write(data)
+        except OSError as err:
+            self.error = self.error or err
+            raise
+        self.written += len(data) if n is None else n
+        return n
+
+    def flush(self) -> None:
+        try:
+            self._f.flush()
+        except OSError as err:
+            self.error = self.error or err
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._f, name)
+
+
+def atomic_write(
+    path: str | os.PathLike[str],
+    write: Callable[[BinaryIO], object],
+    *,
+    size_hint: int | None = None,
+) -> None:
+    """Call ``write(file)`` on a temporary file, fsync it and rename it to ``path``.
+
+    Raises :class:`~stablespike.train.errors.WriteError` when the operating system refuses the
+    write; the previous file at ``path`` is then unchanged and the temporary file removed.
+    ``size_hint`` (the expected size in bytes) is quoted when the disk is full.
+    """
+    path = Path(path)
     tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
+    recording: _RecordingFile | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
+            recording = _RecordingFile(f)
+            write(recording)  # type: ignore[arg-type]
+            recording.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        cause = recording.error if recording is not None else None
+        if cause is None and isinstance(err, OSError) and not isinstance(err, WriteError):
+            cause = err
+        if cause is not None:
+            written = recording.written if recording is not None else None
+            raise write_error(path, cause, written, size_hint) from None
         raise
     _fsync_dir(path.parent)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
-    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    data = text.encode("utf-8")
+    atomic_write(path, lambda f: f.write(data), size_hint=len(data))
+
+
+def append_text(path: str | os.PathLike[str], text: str) -> None:
+    """Append ``text`` (UTF-8) to ``path``; an operating-system error becomes a ``WriteError``."""
+    try:
+        with open(path, "a", encoding="utf-8", newline="") as f:
+            f.write(text)
+    except OSError as err:
+        raise write_error(path, err) from None
 
 
 def _fsync_dir(folder: Path) -> None:

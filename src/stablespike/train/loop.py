@@ -4,7 +4,9 @@
 builds them from a config) and runs from ``progress`` to ``cfg.epochs``. Checkpoints are written
 by rank 0: ``last.pt`` after every epoch and every ``ckpt_every`` steps, ``best.pt`` whenever the
 test accuracy improves. A :class:`~stablespike.train.errors.NonFiniteError` is re-raised with
-the last good checkpoint named; nothing is saved after it.
+the last good checkpoint named; nothing is saved after it. After each step the loop asks ``stop``
+(:class:`~stablespike.train.stopping.StopSignals`) whether SIGTERM / SIGINT arrived; if so it
+writes ``last.pt`` and raises :class:`~stablespike.train.errors.StopRequested`.
 
 Example::
 
@@ -29,13 +31,14 @@ from .bn_check import short_run_warning
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .distributed import DistContext
-from .errors import NonFiniteError
+from .errors import NonFiniteError, StopRequested
 from .evaluation import EvalResult, evaluate
 from .metrics import ClassificationMeter
 from .progress import EpochProgress, epoch_line, progress_enabled
 from .recorder import RunRecorder
 from .run_state import Progress, make_payload
 from .step import StepRunner
+from .stopping import StopSignals, signal_name
 from .summary import build_summary, format_summary, layer_report
 
 __all__ = ["Trainer"]
@@ -60,11 +63,17 @@ class Trainer:
         epoch_meter: dict[str, Any],
         run_dir: Path,
         log: Callable[[str], None] = print,
+        stop: StopSignals | None = None,
+        on_checkpoint: Callable[[], None] | None = None,
+        run_id: str | None = None,
     ) -> None:
         self.cfg, self.ctx, self.data, self.model = cfg, ctx, data, model
         self.optimizer, self.scheduler, self.scaler = optimizer, scheduler, scaler
         self.step, self.recorder, self.progress = step, recorder, progress
         self.run_dir = run_dir
+        self.stop = stop
+        self.on_checkpoint = on_checkpoint
+        self.run_id = run_id
         self.log = log if ctx.is_main else (lambda _msg: None)
         self.meter = ClassificationMeter()
         if epoch_meter:
@@ -94,15 +103,33 @@ class Trainer:
             progress=self.progress,
             epoch_meter=self.meter.state(),
             metrics=metrics,
+            run_id=self.run_id,
         )
         if self.ctx.is_main:
             save_checkpoint(self.run_dir / name, payload)
+            if name == "last.pt" and self.on_checkpoint is not None:
+                self.on_checkpoint()
+
+    def _stop_if_asked(self, epoch: int, *, save: bool) -> None:
+        """After a step (``save``: write ``last.pt`` first) or an epoch: stop on a signal."""
+        signum = self.stop.requested(self.ctx) if self.stop is not None else 0
+        if not signum:
+            return
+        if save:
+            self._tick(training=True)
+            self._save("last.pt")
+        where = f"epoch {epoch + 1}, step {self.progress.step}" if save else f"epoch {epoch + 1}"
+        raise StopRequested(
+            f"stopped by {signal_name(signum)} after {where}: {self.run_dir / 'last.pt'} is "
+            f"written; continue with: stablespike resume {self.run_dir}",
+            128 + signum,
+        )
 
     def _last_good(self) -> str:
         path = self.run_dir / "last.pt"
         if not path.exists():
             return "no checkpoint was written yet"
-        return f"the last good checkpoint {path} is kept (resume with: stablespike resume {self.run_dir})"
+        return f"the last good checkpoint {path} is kept"
 
     # ------------------------------------------------------------------ training
     def _train_epoch(self, epoch: int) -> None:
@@ -122,8 +149,9 @@ class Trainer:
                 except NonFiniteError as err:
                     raise NonFiniteError(
                         f"{err} at epoch {epoch + 1}, step {progress.step + 1}: training stopped "
-                        f"and nothing was saved; {self._last_good()}. Lower --lr, set "
-                        "--grad-clip, or pass --skip-nonfinite to skip such steps."
+                        f"and nothing was saved; {self._last_good()}. Resuming repeats the same "
+                        "steps: start a new run (--overwrite or another --run-dir) with a lower "
+                        "--lr, with --grad-clip, or with --skip-nonfinite to skip such steps."
                     ) from None
                 if result.skipped:
                     progress.skipped_steps += 1
@@ -146,12 +174,22 @@ class Trainer:
                 ):
                     self._tick(training=True)
                     self._save("last.pt")
+                self._stop_if_asked(epoch, save=True)
         finally:
             bar.close()
         self._tick(training=True)
 
     def _end_epoch(self, epoch: int) -> None:
         progress = self.progress
+        before = int(progress.history[-1].get("skipped_steps", 0)) if progress.history else 0
+        skipped, total = progress.skipped_steps - before, self.data.steps_per_epoch
+        if skipped * 2 > total:
+            raise NonFiniteError(
+                f"{skipped} of the {total} steps of epoch {epoch + 1} were skipped for a "
+                f"non-finite loss or gradient (--skip-nonfinite): the run is not training, so it "
+                f"stopped; {self._last_good()}. Start a new run with a lower --lr or --grad-clip, "
+                "or check the data for NaN / inf"
+            )
         self.meter.all_reduce(self.ctx)
         result = evaluate(
             self.model, self.data.test_batches(), self.ctx, autocast=self.step.autocast
@@ -208,6 +246,8 @@ class Trainer:
         for epoch in range(self.progress.epoch, self.cfg.epochs):
             self._train_epoch(epoch)
             self._end_epoch(epoch)
+            if epoch + 1 < self.cfg.epochs:
+                self._stop_if_asked(epoch, save=False)  # last.pt was written at the epoch end
         if self.last_eval is None:  # resumed after the last epoch had finished
             self.last_eval = evaluate(self.model, self.data.test_batches(), self.ctx)
         self._tick(training=False)

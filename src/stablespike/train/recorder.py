@@ -1,6 +1,7 @@
 """The files of a run directory, written by rank 0 only.
 
-* ``config.yaml`` - the resolved configuration (usable as ``--config`` for a new run);
+* ``config.yaml`` - the run id and the resolved configuration (usable as ``--config`` for a new
+  run, which gets its own run id);
 * ``metrics.csv`` - one row per epoch (rewritten from the checkpoint's history on resume, so it
   never holds rows of work that was lost in a crash);
 * TensorBoard event files under ``tb/`` when ``tensorboard`` is installed;
@@ -28,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from .fileio import atomic_write_text
+from .fileio import append_text, atomic_write_text
 
 __all__ = ["RunRecorder"]
 
@@ -88,10 +89,12 @@ class RunRecorder:
             purge = int(history[-1]["epoch"]) + 1 if history else None
             self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=purge)
 
-    def write_config(self, config: Mapping[str, Any]) -> None:
-        """``config.yaml`` with the resolved options."""
+    def write_config(self, config: Mapping[str, Any], run_id: str | None = None) -> None:
+        """``config.yaml`` with the run id (ignored when the file is read as ``--config``) and the
+        resolved options."""
         if self.enabled:
-            text = yaml.safe_dump(dict(config), sort_keys=False)
+            head = {"run_id": run_id} if run_id else {}
+            text = yaml.safe_dump({**head, **dict(config)}, sort_keys=False)
             atomic_write_text(self.run_dir / "config.yaml", text)
 
     def log_epoch(self, row: Mapping[str, Any]) -> None:
@@ -104,8 +107,9 @@ class RunRecorder:
         if not self.rows[1:] or new_columns:
             atomic_write_text(self.metrics_path, _csv_text(self.rows))
         else:
-            with open(self.metrics_path, "a", encoding="utf-8", newline="") as f:
-                csv.DictWriter(f, fieldnames=list(self.rows[0]), lineterminator="\n").writerow(row)
+            buf = io.StringIO()
+            csv.DictWriter(buf, fieldnames=list(self.rows[0]), lineterminator="\n").writerow(row)
+            append_text(self.metrics_path, buf.getvalue())
         if self.writer is not None:
             step = int(row.get("epoch", len(self.rows)))
             for key, value in row.items():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from .. import __version__
 from .checkpoint import load_model_state
 from .config import TrainConfig
 from .distributed import DistContext, all_gather_objects, unwrap
+from .errors import CheckpointError
 from .seeding import rng_state, set_rng_state
 
 __all__ = ["Progress", "make_payload", "restore_payload"]
@@ -69,12 +71,14 @@ def make_payload(
     progress: Progress,
     epoch_meter: dict[str, Any],
     metrics: dict[str, Any] | None = None,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
     """Everything a checkpoint holds. A collective under DDP: call it on every rank."""
     ranks = all_gather_objects({"rng": rng_state(), "epoch_meter": epoch_meter}, ctx)
     inner = unwrap(model)
     return {
         "stablespike_version": __version__,
+        "run_id": run_id,
         "config": cfg.to_dict(),
         "model_config": dict(getattr(inner, "config", {}) or {}),
         "model": inner.state_dict(),
@@ -89,10 +93,19 @@ def make_payload(
 
 
 def restore_model(model: nn.Module, ckpt: dict[str, Any], source: str) -> None:
-    """Load the checkpoint's weights and buffers (MP-Init means included) into ``model``."""
-    load_model_state(
-        unwrap(model), ckpt["model"], saved_config=ckpt.get("model_config"), source=source
-    )
+    """Load the checkpoint's weights and buffers (MP-Init means included) into ``model``.
+
+    The neuron backend is a runtime choice (same numbers): a checkpoint trained with one
+    backend loads into a model that uses another.
+    """
+    inner = unwrap(model)
+    saved = ckpt.get("model_config")
+    current = getattr(inner, "config", None)
+    if isinstance(saved, Mapping) and isinstance(current, Mapping):
+        mine, theirs = current.get("neuron_kwargs"), saved.get("neuron_kwargs")
+        if isinstance(mine, Mapping) and isinstance(theirs, Mapping) and "backend" in mine:
+            saved = {**saved, "neuron_kwargs": {**theirs, "backend": mine["backend"]}}
+    load_model_state(inner, ckpt["model"], saved_config=saved, source=source)
 
 
 def restore_payload(
@@ -102,16 +115,32 @@ def restore_payload(
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     scaler: Any,
+    source: str = "checkpoint",
 ) -> tuple[Progress, dict[str, Any]]:
     """Restore optimizer, scheduler, scaler and this rank's RNG; returns progress and train sums.
 
-    The model is restored separately (:func:`restore_model`, before DDP wrapping).
+    The model is restored separately (:func:`restore_model`, before DDP wrapping). A state that
+    does not fit raises :class:`CheckpointError` naming the part.
     """
-    optimizer.load_state_dict(ckpt["optimizer"])
-    scheduler.load_state_dict(ckpt["scheduler"])
-    if scaler is not None and scaler.is_enabled() and ckpt.get("scaler"):
-        scaler.load_state_dict(ckpt["scaler"])
-    ranks = ckpt["ranks"]
+    part = "optimizer"
+    try:
+        optimizer.load_state_dict(ckpt["optimizer"])
+        part = "scheduler"
+        scheduler.load_state_dict(ckpt["scheduler"])
+        part = "gradient scaler"
+        if scaler is not None and scaler.is_enabled() and ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        part = "per-process state (ranks)"
+        ranks = ckpt["ranks"]
+        if not ranks or not all(
+            isinstance(r, dict) and {"rng", "epoch_meter"} <= set(r) for r in ranks
+        ):
+            raise ValueError("expected one entry with 'rng' and 'epoch_meter' per process")
+        part = "progress"
+        progress = Progress.from_dict(ckpt["progress"])
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError, AttributeError) as err:
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{source}: cannot restore the {part}: {text}") from None
     if len(ranks) != ctx.world_size:
         warnings.warn(
             f"the checkpoint was written by {len(ranks)} process(es), this run has "
@@ -121,5 +150,11 @@ def restore_payload(
             stacklevel=2,
         )
     mine = ranks[ctx.rank % len(ranks)]
-    set_rng_state(mine["rng"])
-    return Progress.from_dict(ckpt["progress"]), dict(mine["epoch_meter"])
+    try:
+        set_rng_state(mine["rng"])
+        meter = dict(mine["epoch_meter"])
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError, AttributeError) as err:
+        raise CheckpointError(
+            f"{source}: cannot restore the random number generators: {err}"
+        ) from None
+    return progress, meter

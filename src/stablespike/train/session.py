@@ -1,6 +1,9 @@
 """``train(cfg)`` and ``resume(run_dir)``: build every part of a run from its config and run it.
 
-Works the same in one process and under ``torchrun`` (DDP; only rank 0 writes files).
+Works the same in one process and under ``torchrun`` (DDP; only rank 0 writes files). The run
+directory is locked for the whole run and checked before anything in it changes
+(:mod:`stablespike.train.rundir`); SIGTERM / SIGINT stop after a step with ``last.pt`` written
+(:mod:`stablespike.train.stopping`).
 
 Example::
 
@@ -13,7 +16,6 @@ Example::
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -22,15 +24,15 @@ from typing import Any
 import torch
 
 from .batches import TrainData
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, require_entries
 from .config import TrainConfig, config_diff
 from .distributed import (
     DistContext,
-    any_rank,
+    all_gather_objects,
     distributed_session,
     wrap_model,
 )
-from .errors import CheckpointError, RunDirError
+from .errors import CheckpointError, ConfigError, RunDirError, TrainError
 from .fileio import remove_stale_temporaries
 from .loop import Trainer
 from .losses import build_loss
@@ -38,34 +40,38 @@ from .model_setup import build_train_model, compile_model, compile_seconds
 from .optim import build_optimizer, build_scheduler
 from .recorder import RunRecorder
 from .run_state import Progress, restore_model, restore_payload
+from .rundir import ASIDE_PREFIX, RUN_FILES, RunDirectory, check_same_run, new_run_id
 from .seeding import configure_determinism, seed_everything
 from .step import StepRunner, resolve_amp
+from .stopping import StopSignals
 
 __all__ = ["RUN_FILES", "resume", "resume_config", "train"]
 
-RUN_FILES = ("last.pt", "best.pt", "metrics.csv", "summary.json", "config.yaml", "tb")
 _RANK_SEED_STRIDE = 7_919
+_RESUME_ENTRIES = {
+    "config": Mapping,
+    "model": Mapping,
+    "optimizer": Mapping,
+    "scheduler": Mapping,
+    "progress": Mapping,
+    "ranks": list,
+}
 
 
-def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, ctx: DistContext, resuming: bool) -> None:
-    """Refuse to start over a run unless ``overwrite``; clear the old files if so (rank 0)."""
-    taken = ctx.is_main and not resuming and (run_dir / "last.pt").exists()
-    if any_rank(taken and not cfg.overwrite, ctx):
-        raise RunDirError(
-            f"{run_dir} already holds a run (last.pt); continue it with "
-            f"'stablespike resume {run_dir}', start over with --overwrite, "
-            "or choose another --run-dir"
-        )
+def _on_main(ctx: DistContext, job: Callable[[], object]) -> None:
+    """Run ``job`` on rank 0; under DDP every rank then raises the error it raised, if any."""
+    error: TrainError | None = None
     if ctx.is_main:
-        if taken:
-            for name in RUN_FILES:
-                target = run_dir / name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                elif target.exists():
-                    target.unlink()
-        run_dir.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(run_dir)
+        try:
+            job()
+        except TrainError as err:
+            error = err
+    if ctx.distributed:
+        message = all_gather_objects(None if error is None else str(error), ctx)[0]
+        if message is not None and error is None:
+            raise RunDirError(message)
+    if error is not None:
+        raise error
 
 
 def _run(
@@ -73,12 +79,34 @@ def _run(
     ctx: DistContext,
     checkpoint: Mapping[str, Any] | None,
     log: Callable[[str], None],
+    stop: StopSignals | None = None,
+) -> dict[str, Any]:
+    """Own the run directory (lock, checks) for the whole run; see :mod:`.rundir`."""
+    owner = RunDirectory(cfg.resolved_run_dir(), enabled=ctx.is_main)
+    _on_main(ctx, lambda: owner.claim(overwrite=cfg.overwrite, resuming=checkpoint is not None))
+    try:
+        return _run_owned(cfg, ctx, checkpoint, log, stop, owner)
+    except BaseException:
+        owner.abandon()
+        raise
+    finally:
+        owner.release()
+
+
+def _run_owned(
+    cfg: TrainConfig,
+    ctx: DistContext,
+    checkpoint: Mapping[str, Any] | None,
+    log: Callable[[str], None],
+    stop: StopSignals | None,
+    owner: RunDirectory,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     configure_determinism(cfg.deterministic, cfg.threads)
     seed_everything(cfg.seed)
-    run_dir = cfg.resolved_run_dir()
-    _prepare_run_dir(run_dir, cfg, ctx, resuming=checkpoint is not None)
+    run_dir = owner.path
+    if checkpoint is not None and ctx.is_main:
+        remove_stale_temporaries(run_dir)  # of a killed writer (the lock says none is running)
     data = TrainData.build(cfg, ctx)
     bundle = data.bundle
     model = build_train_model(cfg, num_classes=bundle.num_classes, input_shape=bundle.input_shape)
@@ -96,12 +124,21 @@ def _run(
     progress, epoch_meter = Progress(), {}
     if checkpoint is not None:
         progress, epoch_meter = restore_payload(
-            dict(checkpoint), ctx=ctx, optimizer=optimizer, scheduler=scheduler, scaler=scaler
+            dict(checkpoint),
+            ctx=ctx,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            scaler=scaler,
+            source=f"{run_dir}/last.pt",
         )
+    # everything is built and checked: only now may an old run be set aside (--overwrite)
+    run_id = (checkpoint or {}).get("run_id") or new_run_id()
+    run_id = all_gather_objects(run_id, ctx)[0]
+    _on_main(ctx, lambda: owner.set_aside_old_run(run_id))
     progress.wall_seconds += time.perf_counter() - started
     recorder = RunRecorder(run_dir, enabled=ctx.is_main, tensorboard=cfg.tensorboard)
     recorder.start(progress.history)
-    recorder.write_config(cfg.to_dict())
+    recorder.write_config(cfg.to_dict(), run_id=run_id)
     step = StepRunner(
         model,
         optimizer,
@@ -139,6 +176,9 @@ def _run(
         epoch_meter=epoch_meter,
         run_dir=run_dir,
         log=log,
+        stop=stop,
+        on_checkpoint=owner.checkpoint_written,
+        run_id=run_id,
     )
     if cfg.compile and ctx.is_main:
         log(
@@ -160,10 +200,15 @@ def train(
     checkpoint: Mapping[str, Any] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Train as ``cfg`` says (continuing from ``checkpoint`` if given); returns the summary."""
+    """Train as ``cfg`` says (continuing from ``checkpoint`` if given); returns the summary.
+
+    SIGTERM / SIGINT (in the main thread) stop the run after the current step with ``last.pt``
+    written (:class:`~stablespike.train.errors.StopRequested`); a second one stops at once.
+    """
     cfg = cfg.replace().validate()
-    with distributed_session(cfg.device) as ctx:
-        return _run(cfg, ctx, checkpoint, lambda msg: log(msg) if ctx.is_main else None)
+    with StopSignals(announce=int(os.environ.get("RANK", "0")) == 0) as stop:
+        with distributed_session(cfg.device, cfg.dist_timeout) as ctx:
+            return _run(cfg, ctx, checkpoint, lambda msg: log(msg) if ctx.is_main else None, stop)
 
 
 def resume_config(
@@ -175,12 +220,30 @@ def resume_config(
     option that changes the result raises :class:`CheckpointError` saying what differs.
     """
     run_dir = Path(run_dir)
+    overrides = dict(overrides or {})
+    other_dir = overrides.pop("run_dir", "")
+    if other_dir and Path(other_dir) != run_dir:
+        raise ConfigError(
+            f"a resumed run stays in its directory: resuming {run_dir}, but --run-dir says "
+            f"{other_dir} (leave --run-dir out, or copy the run there and resume that)"
+        )
+    if overrides.pop("overwrite", False):
+        raise ConfigError("--overwrite starts a new run; it cannot be combined with resuming")
     path = run_dir / "last.pt"
     if not path.exists():
-        raise RunDirError(f"nothing to resume in {run_dir}: no last.pt there")
+        aside = sorted(run_dir.glob(f"{ASIDE_PREFIX}*")) if run_dir.is_dir() else []
+        hint = (
+            f"; {aside[0]} holds a run that --overwrite set aside before the new run wrote a "
+            "checkpoint: move its files back to continue it"
+            if aside
+            else ""
+        )
+        raise RunDirError(f"nothing to resume in {run_dir}: no last.pt there{hint}")
     ckpt = load_checkpoint(path)
+    require_entries(ckpt, str(path), _RESUME_ENTRIES, "resumed")
+    check_same_run(run_dir, ckpt, str(path))
     saved = TrainConfig.from_dict(ckpt["config"], source=f"config in {path}")
-    wanted = TrainConfig.from_dict({**saved.to_dict(), **dict(overrides or {})}).validate()
+    wanted = TrainConfig.from_dict({**saved.to_dict(), **overrides}).validate()
     diff = config_diff(saved.to_dict(), wanted.to_dict())
     if diff:
         raise CheckpointError(

@@ -16,13 +16,14 @@ Example::
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from ..models import model_from_config
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, require_entries
 from .config import TrainConfig
 from .errors import CheckpointError
 from .run_state import restore_model
@@ -49,6 +50,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[Path, dict[str, Any],
     if path.is_dir() and (path / "best.pt").is_file():  # a run directory: its best checkpoint
         path = path / "best.pt"
     ckpt = load_checkpoint(path)
+    require_entries(ckpt, str(path), {"config": Mapping, "model": Mapping}, "used")
     return path, ckpt, TrainConfig.from_dict(ckpt["config"], source=f"config in {path}")
 
 
