@@ -92,3 +92,15 @@ def test_a_real_error_is_not_taken_for_rounding() -> None:
     assert not report.exact_float64 and not report.rounding_only
     with pytest.raises(FoldError, match="misjudge"):
         check_fold(model, folded, x)
+
+
+def test_untrained_thresholds_of_exactly_one_fold_and_check() -> None:
+    """Vthr is exactly 1 in float32 (nothing to fold) but not in float64: the float64 check
+    judges the given fold instead of a differently structured refold."""
+    from stablespike.models import build_model
+
+    model = build_model("spiking-resnet18", num_classes=10, in_channels=3).eval()
+    x = torch.randn(1, 3, 32, 32)
+    folded = fold_thresholds(model, x, residual="scale")
+    report = verify_fold(model, folded, x)
+    assert report.rounding_only and report.max_diff_float64 < 1e-9

@@ -279,24 +279,28 @@ def verify_fold(
     args64 = _to_float64(args)
     model64 = copy.deepcopy(model).double()
     residual = getattr(folded, "fold_residual", None)
+    refolded = False
     if residual is not None:  # made by fold_thresholds: fold again, in float64
         from .fold import fold_unchecked
 
         folded64 = fold_unchecked(model64, args64, residual)
-    else:  # a fold made elsewhere: its float32 parameters, computed in float64
+        # the same layers (a threshold of exactly 1 in float32 but not in float64 folds into
+        # other layers); else judge the given fold's own parameters, in float64
+        refolded = folded64.state_dict().keys() == folded.state_dict().keys()
+    if not refolded:
         folded64 = copy.deepcopy(folded).double()
     with eval_mode(model64), torch.no_grad():
         expected64 = model64(*args64)
     actual64 = run_checked(folded64, args64)
     exact = _all_close(expected64, actual64, atol, rtol)
-    if residual is not None:  # and the folded model holds those values, rounded to its dtype
+    if refolded:  # and the folded model holds those values, rounded to its dtype
         exact = exact and _same_values(folded, folded64)
     base = dict(
         max_diff=max_diff,
         max_diff_float64=_max_difference(expected64, actual64),
         exact_float64=exact,
         within_tolerance=within,
-        refolded_float64=residual is not None,
+        refolded_float64=refolded,
     )
     if within:
         return FoldReport(**base)
