@@ -18,13 +18,20 @@ Example:
     >>> folded = fold_thresholds(model, torch.randn(3, 2, 4))
 """
 
+from .anytime import AnytimeNet, AnytimeOutput, anytime
 from .channel_scale import ChannelScale
 from .check import check_fold
 from .errors import FoldError
 from .fold import fold_thresholds, plan_fold
 from .plan import FoldPlan, FoldStep
+from .policy import ExitPolicy, exit_steps
 
 __all__ = [
+    "AnytimeNet",
+    "AnytimeOutput",
+    "ExitPolicy",
+    "anytime",
+    "exit_steps",
     "ChannelScale",
     "FoldError",
     "FoldPlan",
