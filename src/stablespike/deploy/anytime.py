@@ -59,7 +59,8 @@ class AnytimeOutput(NamedTuple):
     * ``logits`` ``[B, K]``: the running mean ``z(t)`` at the sample's exit step;
     * ``steps`` ``[B]``: timesteps used (1..T);
     * ``outputs`` ``[T, B, K]``: per-step logits, NaN after the sample's exit;
-    * ``ac``, ``mac`` ``[B]`` (float64): synaptic operations used, with ``count_ops=True``.
+    * ``ac``, ``mac`` ``[T, B]`` (float64): synaptic operations per step, 0 after the exit,
+      with ``count_ops=True`` (``ac.sum(0)``: what each sample used).
     """
 
     logits: torch.Tensor
@@ -147,12 +148,13 @@ class _SampleOps:
         self.handles: list[Any] = []
         self.ac = self.mac = torch.zeros(0, dtype=torch.float64)
         self.rows: torch.Tensor | None = None  # active sample ids
+        self.t = 0
 
-    def attach(self, batch: int, device: torch.device) -> None:
+    def attach(self, steps: int, batch: int, device: torch.device) -> None:
         self.tracker.attach()
         self.handles = [m.register_forward_hook(self._count) for m in self.modules]
-        self.ac = torch.zeros(batch, dtype=torch.float64, device=device)
-        self.mac = torch.zeros(batch, dtype=torch.float64, device=device)
+        self.ac = torch.zeros(steps, batch, dtype=torch.float64, device=device)
+        self.mac = torch.zeros(steps, batch, dtype=torch.float64, device=device)
 
     def detach(self) -> None:
         for h in self.handles:
@@ -175,10 +177,9 @@ class _SampleOps:
                 )
             x, out = x[0], out[0]
         if spiking:
-            self.ac[rows] += sample_accumulates(module, x)
+            self.ac[self.t, rows] += sample_accumulates(module, x)
         else:
-            per = dense_macs(module, x[:1], out[:1])
-            self.mac[rows] += per
+            self.mac[self.t, rows] += dense_macs(module, x[:1], out[:1])
 
 
 class AnytimeNet(nn.Module):
@@ -247,7 +248,7 @@ class AnytimeNet(nn.Module):
         device = x.device
         ops = _SampleOps(self.net) if self.count_ops else None
         if ops is not None:
-            ops.attach(batch, device)
+            ops.attach(total, batch, device)
         self._reset()
         try:
             return self._run(x, sequence, total, batch, ops)
@@ -268,7 +269,7 @@ class AnytimeNet(nn.Module):
         active = x
         for t in range(total):
             if ops is not None:
-                ops.rows = rows
+                ops.rows, ops.t = rows, t
             step_in = active[t : t + 1] if sequence else active
             out = self.net(step_in)
             if not isinstance(out, torch.Tensor) or out.dim() != 3 or out.shape[0] != 1:
