@@ -23,6 +23,7 @@ from .channel_scale import ChannelScale
 from .check import check_fold
 from .errors import FoldError
 from .fold import fold_thresholds, plan_fold
+from .nir_export import NIRExportError, to_nir
 from .plan import FoldPlan, FoldStep
 from .policy import ExitPolicy, exit_steps
 
@@ -36,7 +37,9 @@ __all__ = [
     "FoldError",
     "FoldPlan",
     "FoldStep",
+    "NIRExportError",
     "check_fold",
     "fold_thresholds",
     "plan_fold",
+    "to_nir",
 ]
