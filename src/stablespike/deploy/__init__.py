@@ -26,6 +26,7 @@ from .fold import fold_thresholds, plan_fold
 from .nir_export import NIRExportError, to_nir
 from .plan import FoldPlan, FoldStep
 from .policy import ExitPolicy, exit_steps
+from .torch_export import export_folded
 
 __all__ = [
     "AnytimeNet",
@@ -33,6 +34,7 @@ __all__ = [
     "ExitPolicy",
     "anytime",
     "exit_steps",
+    "export_folded",
     "ChannelScale",
     "FoldError",
     "FoldPlan",
