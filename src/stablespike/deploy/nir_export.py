@@ -46,8 +46,10 @@ Example:
     >>> from stablespike.deploy import to_nir
     >>> model = build_model("fmnist-cnn", num_classes=10, in_channels=1, timesteps=4).eval()
     >>> graph = to_nir(model, torch.zeros(1, 1, 28, 28))
-    >>> sorted(type(n).__name__ for n in graph.nodes.values())[:4]
-    ['Affine', 'AvgPool2d', 'AvgPool2d', 'Conv2d']
+    >>> [type(graph.nodes[f"stem_lif.{k}"]).__name__ for k in ("li", "threshold", "reset")]
+    ['LI', 'Threshold', 'Scale']
+    >>> ("stem_lif.reset", "stem_lif.li") in graph.edges       # the soft reset's recurrent edge
+    True
 """
 
 from __future__ import annotations
