@@ -129,6 +129,19 @@ def test_event_sequences_and_folded_models_step_too() -> None:
     assert res.steps.tolist() == [5, 5, 5]
 
 
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_anytime_on_cuda_matches_the_multi_step_model() -> None:
+    model, x = trained_like("fmnist-cnn"), images("fmnist-cnn", batch=12)
+    model, x = model.float().cuda(), x.float().cuda()
+    with torch.no_grad():
+        ref = model(x)
+    res = anytime(model, "never", count_ops=True)(x)
+    torch.testing.assert_close(res.outputs, ref, rtol=1e-5, atol=1e-5)
+    early = anytime(model, "confidence:0.25")(x)
+    assert early.steps.device.type == "cuda" and int(early.steps.max()) <= 4
+
+
 def test_the_model_passed_in_is_left_alone() -> None:
     model = trained_like("fmnist-cnn")
     x = images("fmnist-cnn")

@@ -120,14 +120,14 @@ def simulate(graph, frames: list[np.ndarray]) -> tuple[list[np.ndarray], dict[st
     return outputs, trace
 
 
-def trained_cnn(reset: str) -> torch.nn.Module:
+def trained_cnn(reset: str, per_channel: bool = False) -> torch.nn.Module:
     torch.manual_seed(0)
     model = build_model(
         "fmnist-cnn",
         num_classes=10,
         in_channels=1,
         timesteps=T,
-        neuron_kwargs={"reset": reset, "init_threshold": 0.3},
+        neuron_kwargs={"reset": reset, "init_threshold": 0.3, "per_channel": per_channel},
     )
     for bn in model.modules():
         if isinstance(bn, torch.nn.modules.batchnorm._BatchNorm):
@@ -138,6 +138,9 @@ def trained_cnn(reset: str) -> torch.nn.Module:
             model(torch.randn(8, 1, 28, 28))
         for i, lif in enumerate(m for m in model.modules() if isinstance(m, TrLIF)):
             lif.threshold_raw.add_(0.1 * i)  # different thresholds, none 1: something to fold
+            if per_channel:
+                lif.threshold_raw.add_(0.2 * torch.rand(lif.threshold_raw.shape))
+                lif.tau_raw.add_(0.5 * torch.rand(lif.tau_raw.shape))
     return model.eval().double()
 
 
@@ -157,9 +160,15 @@ def record_spikes(model: torch.nn.Module) -> tuple[dict[str, list], list]:
     return spikes, handles
 
 
-@pytest.mark.parametrize("reset", ["hard", "soft"])
-def test_written_file_simulates_to_identical_spikes(reset: str, tmp_path: Path) -> None:
-    model = trained_cnn(reset)
+@pytest.mark.parametrize(
+    ("reset", "per_channel"),
+    [("hard", False), ("soft", False), ("soft", True)],
+    ids=["hard", "soft", "soft-per-channel"],
+)
+def test_written_file_simulates_to_identical_spikes(
+    reset: str, per_channel: bool, tmp_path: Path
+) -> None:
+    model = trained_cnn(reset, per_channel)
     x = torch.randn(4, 1, 28, 28, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     graph = to_nir(model, x)
     assert graph.metadata["exact"]
@@ -214,7 +223,7 @@ def test_resnet_residual_sums_become_multiple_edges(tmp_path: Path) -> None:
         num_classes=10,
         in_channels=3,
         timesteps=T,
-        stages=((8, 1, 1), (16, 1, 2)),
+        stages=((8, 2, 1), (16, 1, 2)),  # block stages.0.1 has an identity shortcut
         neuron_kwargs={"reset": "hard", "init_threshold": 0.5},
     )
     with torch.no_grad():
@@ -226,6 +235,8 @@ def test_resnet_residual_sums_become_multiple_edges(tmp_path: Path) -> None:
     graph = to_nir(model, x)
     into = [b for _, b in graph.edges]
     assert into.count("stages.0.0.lif2") == 2  # main path + shortcut
+    assert into.count("stages.0.1.lif2") == 2  # main path + identity shortcut (scaled spikes)
+    assert any(type(n).__name__ == "Scale" for n in graph.nodes.values())
     nir.write(tmp_path / "resnet.nir", graph)
     outputs, _ = simulate(nir.read(tmp_path / "resnet.nir"), [x.numpy()] * T)
     with torch.no_grad():

@@ -365,8 +365,10 @@ class _Exporter:
             return _Value(x.sources, x.shape, False, x.layer)
         if target in (getattr, operator.getitem, "size", "dim") and not isinstance(x, _Value):
             return ("meta",)
-        if target is getattr and args[1] == "shape":
+        if target is getattr and args[1] in ("shape", "dtype", "device"):
             return ("meta",)
+        if target == "to" and isinstance(x, tuple) and x[0] == "attr":
+            return x  # a constant moved to the input's dtype (ChannelScale)
         if target in (operator.add, torch.add, "add") and all(isinstance(a, _Value) for a in args):
             a, b = args[0], args[1]
             if a.shape != b.shape or a.folded != b.folded:
