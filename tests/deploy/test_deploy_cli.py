@@ -98,3 +98,33 @@ def test_export_torch_program_runs(run_dir: Path) -> None:
     x = torch.rand(3, 1, 8, 8)
     with torch.no_grad():
         torch.testing.assert_close(program(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def python_blocks(path: Path) -> list[str]:
+    """The ```python blocks of a markdown file, in order."""
+    blocks, current = [], None
+    for line in path.read_text().splitlines():
+        if current is None and line.strip() == "```python":
+            current = []
+        elif current is not None and line.strip() == "```":
+            blocks.append("\n".join(current))
+            current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
+def test_the_examples_of_deploy_md_run(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = Path(__file__).resolve().parents[2] / "docs" / "DEPLOY.md"
+    blocks = python_blocks(doc)
+    assert len(blocks) == 4
+    if not policy_path(run_dir).is_file():
+        cli("eval", str(run_dir), "--anytime", "--anytime-target", "1.0",
+            "--anytime-calibration", "64", "--anytime-plot", "", cwd=run_dir.parent)  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:  # the examples that load a run use the tiny trained one
+        code = block.replace('"runs/fashion-mnist"', repr(str(run_dir)))
+        exec(compile(code, f"{doc.name} example", "exec"), {"__name__": "deploy_md"})
+    assert (tmp_path / "model.pt2").is_file() and (tmp_path / "model.nir").is_file()
