@@ -393,8 +393,13 @@ class _Exporter:
                 full = scale.reshape(scale.shape[-len(x.shape) :]).expand(x.shape)
                 src = self.b.add(node.name, self.nir.Scale(scale=_np(full)), self.flush(x))
                 return _Value([src], x.shape, x.folded)
-        self.refuse(node, f"'{node.name}' ({getattr(target, '__name__', target)})",
-                    "NIR has no primitive for it")  # fmt: skip
+        op = getattr(target, "__name__", target)
+        stack = node.meta.get("nn_module_stack") or {}
+        if stack:  # name the innermost module the op belongs to (e.g. an attention block)
+            path, kind = list(stack.values())[-1]
+            kind = getattr(kind, "__name__", kind)
+            self.refuse(node, f"{path!r} ({kind})", f"its op {op!r} has no NIR primitive")
+        self.refuse(node, f"'{node.name}' ({op})", "NIR has no primitive for it")
         return None
 
 
