@@ -302,3 +302,30 @@ def test_training_step_compiles_without_graph_breaks() -> None:
         torch.testing.assert_close(compiled(x), eager(x))
     torch.testing.assert_close(compiled_layer.mp_mean, eager.mp_mean)
     assert eager.mp_mean.item() != 0.0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("per_channel", [False, True], ids=["per_layer", "per_channel"])
+@pytest.mark.parametrize("backend", ["reference", "fused"])
+def test_compiled_training_matches_eager_with_mp_init(
+    backend: str, per_channel: bool, dtype: torch.dtype
+) -> None:
+    """Under torch.compile, MP-Init's buffer learns as in eager (an in-place update of a 0-d
+    float64 buffer was dropped), and the gradients use the U[0] the forward started from (the
+    backward could read the buffer after its update)."""
+    torch._dynamo.reset()  # each parametrization compiles TrLIF.forward anew
+    kwargs = dict(backend=backend, per_channel=per_channel, channels=3 if per_channel else None)
+    eager = TrLIF(**kwargs).to(dtype)
+    compiled_layer = TrLIF(**kwargs).to(dtype)
+    compiled = torch.compile(compiled_layer, fullgraph=True, backend="aot_eager")
+    for seed in range(3):
+        x = _x(4, 8, 3, 5, seed=seed).to(dtype).requires_grad_()
+        w = _x(4, 8, 3, 5, seed=10 + seed).to(dtype)
+        grads = []
+        for layer, fn in ((eager, eager), (compiled_layer, compiled)):
+            out = fn(x)
+            grads.append((out, *torch.autograd.grad((out * w).sum(), [x, *layer.parameters()])))
+        for got, want in zip(grads[1], grads[0], strict=True):
+            torch.testing.assert_close(got, want)
+    assert eager.mp_mean.abs().sum() > 0
+    torch.testing.assert_close(compiled_layer.mp_mean, eager.mp_mean)

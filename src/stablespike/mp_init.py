@@ -44,6 +44,7 @@ from .functional.mp_init import (
     mp_batch_statistic,
     mp_update_,
 )
+from .kernels.ops import snapshot
 
 
 def channel_view(p: torch.Tensor, step_ndim: int) -> torch.Tensor:
@@ -85,7 +86,7 @@ class MPInitMixin:
         """The initial potential ``U[0]`` for one step shaped like ``like`` (``[B, C, ...]``)."""
         if not self.mp_enabled:
             return torch.zeros_like(like)
-        r = channel_view(self.mp_mean, like.dim()).to(like.dtype)
+        r = channel_view(snapshot(self.mp_mean), like.dim()).to(like.dtype)
         return r.expand_as(like)
 
     def mp_observes(self) -> bool:

@@ -27,7 +27,7 @@ from torch import nn
 from .functional.lif import LIFSequence, check_reset, lif_sequence, lif_step
 from .functional.params import tau_from_raw, tau_to_raw, threshold_from_raw, threshold_to_raw
 from .functional.surrogate import check_surrogate, scales_output
-from .kernels import get_backend, resolve_backend
+from .kernels import check_backend_name, get_backend
 from .mp_init import MPInitMixin, channel_view
 
 Monitor = Callable[["TrLIF", torch.Tensor, LIFSequence], None]
@@ -88,7 +88,7 @@ class TrLIF(MPInitMixin, nn.Module):
             raise ValueError("per_channel=True needs channels=<number of channels (dim 2)>")
         if not per_channel and channels is not None:
             raise ValueError("channels is only used with per_channel=True")
-        resolve_backend(backend, "cpu")  # validates the name early
+        check_backend_name(backend)  # validates the name early
         self.decay_input = bool(decay_input)
         self.detach_reset = bool(detach_reset)
         self.per_channel = bool(per_channel)

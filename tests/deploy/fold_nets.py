@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from stablespike import TrLIF
+from stablespike.deploy import FoldReport, verify_fold
 
 T, B, SIZE = 2, 3, 8
 
@@ -154,3 +155,17 @@ def record_spikes(model: nn.Module) -> Iterator[dict[str, list[torch.Tensor]]]:
     finally:
         for h in handles:
             h.remove()
+
+
+def assert_fold_exact(
+    model: nn.Module, folded: nn.Module, x: torch.Tensor, atol: float = 1e-5, rtol: float = 0.0
+) -> FoldReport:
+    """The fold is exact in float64 and differs in float32 only by rounding-level spike flips.
+
+    (A float32 comparison alone depends on the CPU: the same convolution sums in another order on
+    AVX2 and AVX-512 machines, and a potential within rounding of Vthr may flip a spike.)
+    """
+    report = verify_fold(model, folded, x, atol=atol, rtol=rtol)
+    assert report.exact_float64 and report.max_diff_float64 < 1e-9, report.summary()
+    assert report.rounding_only, report.summary()
+    return report

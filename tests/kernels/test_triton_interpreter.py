@@ -1,19 +1,26 @@
 """The Triton kernels' logic on the CPU, through Triton's interpreter (``TRITON_INTERPRET=1``).
 
-Runs only where the ``triton`` package is installed (it is not a dependency of stablespike); in
-a subprocess, because the interpreter is chosen when the kernels are defined.
+Runs where the ``triton`` package is installed (the test extra installs it on Linux x86-64, and
+CI fails rather than skips without it; it is not a dependency of stablespike); in a subprocess,
+because the interpreter is chosen when the kernels are defined.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-pytest.importorskip("triton")
+if importlib.util.find_spec("triton") is None:
+    # the test set-up installs triton where it has wheels: there CI must not skip silently
+    if os.environ.get("CI") and platform.system() == "Linux" and platform.machine() == "x86_64":
+        raise RuntimeError("triton is missing: `make test` installs it (pyproject test extra)")
+    pytest.skip("triton is not installed", allow_module_level=True)
 
 SCRIPT = """
 import sys
@@ -22,7 +29,8 @@ from kernel_cases import cases, check_parity
 from stablespike.kernels import cpu, triton_lif
 from stablespike.kernels.fused import lif_fused
 
-cpu.forward, cpu.backward = triton_lif.forward, triton_lif.backward  # CPU tensors -> Triton
+cpu.forward = lambda *args: triton_lif.forward(*args[:8])  # CPU tensors -> Triton (no detach_reset)
+cpu.backward = triton_lif.backward
 
 @settings(max_examples=int(sys.argv[1]), deadline=None, suppress_health_check=list(HealthCheck))
 @given(case=cases())

@@ -429,6 +429,12 @@ def to_nir(
     if dt <= 0:
         raise ValueError(f"dt must be > 0, got {dt}")
     model = model.eval()
+    for name, module in model.named_modules():  # before the (expensive) folding
+        if isinstance(module, _MaxPoolNd):
+            raise NIRExportError(
+                f"layer {name!r} ({type(module).__name__}): NIR has no max pooling (use average "
+                "pooling, 'AP' layers); it cannot be exported"
+            )
     try:
         folded = fold_thresholds(model, example_input, residual="scale")
     except FoldError as err:

@@ -66,7 +66,9 @@ def grouped_statistic(
     """
     v = v_last.detach()
     padded = (1,) * (v.dim() - len(shape)) + tuple(shape)
-    if len(padded) != v.dim() or any(s not in (1, d) for s, d in zip(padded, v.shape, strict=True)):
+    if len(padded) != v.dim() or any(
+        s != 1 and s != d for s, d in zip(padded, v.shape, strict=True)
+    ):
         raise ValueError(
             f"statistic shape {tuple(shape)} does not broadcast to U[T] of shape {tuple(v.shape)}"
         )
@@ -109,6 +111,11 @@ def mp_update_(running: torch.Tensor, stat: MPStatistic, momentum: float = 0.1) 
     ``m = total / count``, and 0 where nothing fired (``count == 0``).
     """
     mean = torch.where(stat.count > 0, stat.total / stat.count.clamp_min(1.0), 0.0)
+    # through a view: torch.compile (AOT autograd, torch 2.13) drops in-place updates of a 0-d
+    # float64 buffer made on the buffer itself, but keeps them when made through a view
+    target = running.view(1) if running.dim() == 0 else running
     with torch.no_grad():
-        running.mul_(1.0 - momentum).add_(mean.to(running.dtype), alpha=momentum)
+        target.mul_(1.0 - momentum).add_(
+            mean.to(running.dtype).reshape(target.shape), alpha=momentum
+        )
     return running

@@ -129,8 +129,8 @@ def _fused_build() -> str:
     if not cpu_build.toolchain_available():
         return "fused CPU kernel: no C++ toolchain"
     info = cpu_build.build_info()
-    how = "compiled now" if info["compiled"] else "loaded from cache"
-    return f"fused CPU kernel: {how} in {info['seconds']:.1f} s ({info['folder']})"
+    how = f"compiled now in {info['seconds']:.1f} s" if info["compiled"] else "loaded from cache"
+    return f"fused CPU kernel ({info['isa']}): {how} ({info['folder']})"
 
 
 def _ms(seconds: float) -> str:

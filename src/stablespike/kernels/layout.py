@@ -69,8 +69,9 @@ def padded(shape: Sequence[int], ndim: int) -> tuple[int, ...]:
 
 def check_broadcastable(name: str, shape: Sequence[int], step_shape: Sequence[int]) -> None:
     """Raise ``ValueError`` unless ``shape`` broadcasts to ``step_shape`` (one step ``x[t]``)."""
+    # (s != 1 and s != d), not `s not in (1, d)`: Dynamo misjudges `in` with symbolic sizes
     if len(shape) > len(step_shape) or any(
-        s not in (1, d) for s, d in zip(reversed(shape), reversed(step_shape), strict=False)
+        s != 1 and s != d for s, d in zip(reversed(shape), reversed(step_shape), strict=False)
     ):
         raise ValueError(
             f"{name} of shape {tuple(shape)} does not broadcast to one step of the input "

@@ -32,8 +32,14 @@ from torch import Tensor
 
 from . import cpu
 
+# the implementations make their inputs contiguous themselves: Inductor need not keep the traced
+# strides of the inputs (which fails on views with symbolic strides, e.g. a changed batch size)
+_TAGS = (torch.Tag.flexible_layout,)
 
-@torch.library.custom_op("stablespike::lif_forward", mutates_args=(), device_types="cpu")
+
+@torch.library.custom_op(
+    "stablespike::lif_forward", mutates_args=(), device_types="cpu", tags=_TAGS
+)
 def lif_forward(
     x: Tensor,
     k: Tensor,
@@ -46,7 +52,7 @@ def lif_forward(
     stat_shape: list[int] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Fused forward (``detach_reset`` only matters to the backward)."""
-    return cpu.forward(x, k, vth, v0, surrogate, decay_input, reset, stat_shape)
+    return cpu.forward(x, k, vth, v0, surrogate, decay_input, reset, stat_shape, detach_reset)
 
 
 @lif_forward.register_fake
@@ -83,7 +89,9 @@ def _lif_forward_cuda(
     return triton_lif.forward(x, k, vth, v0, surrogate, decay_input, reset, stat_shape)
 
 
-@torch.library.custom_op("stablespike::lif_backward", mutates_args=(), device_types="cpu")
+@torch.library.custom_op(
+    "stablespike::lif_backward", mutates_args=(), device_types="cpu", tags=_TAGS
+)
 def lif_backward(
     grad_out: Tensor,
     grad_v: Tensor | None,
@@ -183,3 +191,20 @@ def _backward(
 
 
 lif_forward.register_autograd(_backward, setup_context=_setup_context)
+
+
+@torch.library.custom_op("stablespike::snapshot", mutates_args=())
+def snapshot(state: Tensor) -> Tensor:
+    """A copy of ``state`` that torch.compile keeps as a value of its own.
+
+    MP-Init starts each sequence from its ``mp_mean`` buffer and updates the buffer in place right
+    after the forward. Inside a compiled training graph, a plain copy (or a view) of the buffer
+    may be recomputed from the buffer for the backward pass, after the update, and the gradients
+    then see the new ``U[0]``. An opaque op's output is saved, never recomputed.
+    """
+    return state.clone()
+
+
+@snapshot.register_fake
+def _snapshot_fake(state: Tensor) -> Tensor:
+    return torch.empty_like(state)

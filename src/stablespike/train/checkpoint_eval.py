@@ -18,6 +18,7 @@ from .batches import TrainData
 from .distributed import distributed_session, wrap_model
 from .errors import ConfigError
 from .evaluation import evaluate
+from .model_setup import compile_model, compile_seconds
 from .seeding import configure_determinism
 from .step import autocast_factory, resolve_amp
 from .summary import layer_report
@@ -34,15 +35,23 @@ def evaluate_checkpoint(
     device: str = "auto",
     timesteps: int | None = None,
     threads: int = 0,
+    compile: bool = False,
+    compile_backend: str = "inductor",
 ) -> dict[str, Any]:
     """Test metrics of the checkpoint at ``path`` next to those recorded when it was saved.
 
     ``path`` may also be a run directory (its ``best.pt`` is used).
     ``timesteps`` evaluates a static-image model with another T (e.g. trained T=6, tested T=4);
-    the recorded accuracy is then not comparable.
+    the recorded accuracy is then not comparable. ``compile`` runs the model under
+    ``torch.compile`` (the report's ``compile_seconds`` says how long compiling took).
     """
     path, ckpt, cfg = read_checkpoint(path)
-    changes: dict[str, Any] = {"device": device, "threads": threads}
+    changes: dict[str, Any] = {
+        "device": device,
+        "threads": threads,
+        "compile": compile,
+        "compile_backend": compile_backend,
+    }
     if data_dir:
         changes["data_dir"] = data_dir
     if batch_size:
@@ -56,7 +65,7 @@ def evaluate_checkpoint(
                 set_timesteps(model, timesteps)
             except ValueError as err:
                 raise ConfigError(f"--timesteps: {err}") from None
-        model = wrap_model(model, ctx)
+        model = compile_model(wrap_model(model, ctx), cfg.compile, cfg.compile_backend)
         data = TrainData.build(cfg, ctx)
         autocast = autocast_factory(resolve_amp(cfg.amp, ctx.device), ctx.device)
         result = evaluate(model, data.test_batches(), ctx, autocast=autocast)
@@ -75,4 +84,5 @@ def evaluate_checkpoint(
             "recorded_accuracy": recorded.get("accuracy"),
             "recorded_accuracy_per_timestep": recorded.get("accuracy_per_timestep"),
             "layers": layer_report(model, result.firing_rates),
+            "compile_seconds": compile_seconds() if cfg.compile else None,
         }

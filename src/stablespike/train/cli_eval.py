@@ -50,6 +50,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="CPU threads for torch (default: 0 = torch's default)",
     )  # fmt: skip
     parser.add_argument(
+        "--compile", action="store_true",
+        help="run the model under torch.compile (dynamic shapes; reports the compile time)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--compile-backend", default="inductor", choices=("inductor", "aot_eager"),
+        help="torch.compile backend (default: inductor)",
+    )  # fmt: skip
+    parser.add_argument(
         "--json", default=None, metavar="FILE", help="also write the report as JSON (default: no)"
     )
     anytime = parser.add_argument_group("anytime inference (stop each sample early)")
@@ -91,6 +99,8 @@ def format_report(report: dict) -> str:
     if report.get("recorded_accuracy") is not None:
         lines.append(f"recorded at training time: {report['recorded_accuracy']:.2f}%")
     lines.append(format_layers(report["layers"]))
+    if report.get("compile_seconds") is not None:
+        lines.append(f"torch.compile: {report['compile_seconds']:.1f} s of compiling")
     return "\n".join(lines)
 
 
@@ -111,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             timesteps=args.timesteps,
             threads=args.threads,
+            compile=args.compile,
+            compile_backend=args.compile_backend,
         )
         print(format_report(report))
         if args.json:

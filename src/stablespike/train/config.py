@@ -97,6 +97,20 @@ class TrainConfig:
         runtime=True,
     )
     threads: int = _opt(0, "CPU threads for torch (0 = torch's default)", group="run", runtime=True)
+    compile: bool = _opt(
+        False,
+        "torch.compile the model (dynamic shapes; the compile time is reported). Off by "
+        "default: on this project's CPU runs it does not pay (BENCHMARKS.md)",
+        group="run",
+        runtime=True,
+    )
+    compile_backend: str = _opt(
+        "inductor",
+        "torch.compile backend: inductor (generates code), aot_eager (traces only, for checks)",
+        group="run",
+        choices=("inductor", "aot_eager"),
+        runtime=True,
+    )
     # ------------------------------------------------------------------ data
     dataset: str = _opt(
         "fashion-mnist",

@@ -10,13 +10,14 @@ Example:
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from ..models import build_model
 from .config import TrainConfig
 from .errors import ConfigError
 
-__all__ = ["build_train_model"]
+__all__ = ["build_train_model", "compile_model", "compile_seconds"]
 
 
 def build_train_model(
@@ -42,3 +43,25 @@ def build_train_model(
             return build_model(cfg.model, **common)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+
+
+def compile_model(model: nn.Module, enabled: bool, backend: str = "inductor") -> nn.Module:
+    """``torch.compile(model, dynamic=True)`` when ``enabled``, else ``model`` itself.
+
+    Dynamic shapes from the start, so that a changed batch size (the last batch of an epoch,
+    evaluation) or T does not compile again; training and eval mode compile once each. The
+    compiled module shares ``model``'s parameters and buffers; :func:`~.distributed.unwrap`
+    returns ``model`` for checkpoints.
+    """
+    if not enabled:
+        return model
+    return torch.compile(model, backend=backend, dynamic=True)  # type: ignore[return-value]
+
+
+def compile_seconds() -> float:
+    """Seconds this process has spent in torch.compile (Dynamo, AOT autograd and the backend)."""
+    from torch._dynamo.utils import compile_times
+
+    names, values = compile_times(repr="csv", aggregate=True)
+    times = [float(v) for n, v in zip(names, values, strict=False) if n == "_compile.compile_inner"]
+    return sum(times)

@@ -34,7 +34,7 @@ from .errors import CheckpointError, RunDirError
 from .fileio import remove_stale_temporaries
 from .loop import Trainer
 from .losses import build_loss
-from .model_setup import build_train_model
+from .model_setup import build_train_model, compile_model, compile_seconds
 from .optim import build_optimizer, build_scheduler
 from .recorder import RunRecorder
 from .run_state import Progress, restore_model, restore_payload
@@ -86,7 +86,9 @@ def _run(
         seed_everything(cfg.seed + _RANK_SEED_STRIDE * ctx.rank)
     if checkpoint is not None:
         restore_model(model, dict(checkpoint), source=f"{run_dir}/last.pt")
-    model = wrap_model(model, ctx, sync_bn=cfg.sync_bn)
+    model = compile_model(
+        wrap_model(model, ctx, sync_bn=cfg.sync_bn), cfg.compile, cfg.compile_backend
+    )
     optimizer = build_optimizer(model, cfg)
     scheduler = build_scheduler(optimizer, cfg, data.steps_per_epoch)
     amp_dtype = resolve_amp(cfg.amp, ctx.device)
@@ -138,10 +140,18 @@ def _run(
         run_dir=run_dir,
         log=log,
     )
+    if cfg.compile and ctx.is_main:
+        log(
+            f"torch.compile ({cfg.compile_backend}): the first training and evaluation steps "
+            "compile the model (dynamic shapes: once per mode)"
+        )
     try:
-        return trainer.fit()
+        summary = trainer.fit()
     finally:
         recorder.close()
+    if cfg.compile and ctx.is_main:
+        log(f"torch.compile: {compile_seconds():.1f} s of compiling (in the wall time above)")
+    return summary
 
 
 def train(

@@ -1,7 +1,10 @@
-// Fused multi-step TrLIF forward and backward on the CPU (stablespike.kernels.cpu builds this).
+// Fused multi-step TrLIF forward and backward on the CPU (stablespike.kernels.cpu_build builds
+// this file and stablespike.kernels.cpu calls it through ctypes).
 //
-// One step of the input is viewed as a row-major [R, L] matrix of N neurons; work items are
-// chunks of at most CHUNK neurons of one row, run in parallel (at::parallel_for / OpenMP). An
+// Plain C++ with OpenMP and no PyTorch headers, so that it compiles in about a second: the
+// caller allocates every output and passes raw pointers, sizes and flags (extern "C" functions at
+// the end). One step of the input is viewed as a row-major [R, L] matrix of N neurons; work items
+// are chunks of at most CHUNK neurons of one row, run in parallel (OpenMP threads). An
 // item is processed in blocks of a few SIMD vectors whose state stays in registers for all T
 // steps (the last, partial block of an item runs on a zero-padded copy). The arithmetic repeats
 // the reference's operations in the same order (built with -ffp-contract=off, no fast-math) so
@@ -21,20 +24,13 @@
 //
 // with the surrogate derivatives of stablespike.functional.surrogate (see kernels/fused.py).
 
-#include <ATen/Dispatch.h>
-#include <ATen/Parallel.h>
-#include <ATen/core/Tensor.h>
-#include <ATen/ops/empty.h>
-#include <ATen/ops/empty_like.h>
-#include <ATen/ops/stack.h>
-#include <torch/library.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #if defined(__linux__)
@@ -83,6 +79,7 @@ struct Block {
 
 struct Grid {
   int64_t T, N, rows, cols, period, nchunks;
+  int threads;
 };
 
 struct Item {
@@ -114,6 +111,26 @@ inline void fill_param(S* __restrict__ dst, const S* __restrict__ p, int64_t mod
 // Grain (in items) so that a task holds at least ~32k neuron-steps.
 inline int64_t grain_for(const Grid& g) {
   return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, CHUNK * g.T));
+}
+
+// f(begin, end) over [0, n) split into at most `threads` contiguous ranges of at least `grain`
+// items (as at::parallel_for splits them); results do not depend on the split.
+template <typename F>
+void parallel_for(int64_t n, int64_t grain, int threads, const F& f) {
+  if (n <= 0) return;
+  const int64_t most = (n + grain - 1) / grain;
+  const int nt = static_cast<int>(std::min<int64_t>(std::max(threads, 1), most));
+  if (nt <= 1 || omp_in_parallel()) {
+    f(int64_t(0), n);
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    const int64_t per = (n + nt - 1) / nt;
+    const int64_t begin = omp_get_thread_num() * per;
+    const int64_t end = std::min(n, begin + per);
+    if (begin < end) f(begin, end);
+  }
 }
 
 // A whole block reads and writes its [T, G] slice of a [T, N] tensor in place (step stride N);
@@ -224,7 +241,7 @@ template <typename S, bool SCALE, bool DECAY, bool SOFT>
 void forward_all(const S* x, const S* k, const S* vth, const S* v0, const int64_t* modes, S* out,
                  S* v_last, bool* fired, double* parts, const Grid& g) {
   constexpr int64_t G = Block<S>::G;
-  at::parallel_for(0, g.rows * g.nchunks, grain_for(g), [&](int64_t begin, int64_t end) {
+  parallel_for(g.rows * g.nchunks, grain_for(g), g.threads, [&](int64_t begin, int64_t end) {
     std::vector<S> buf(4 * CHUNK + 2 * g.T * G);
     S* kb = buf.data();
     S* vb = kb + CHUNK;
@@ -443,7 +460,7 @@ void backward_all(const S* x, const S* go, const S* gv, const S* k, const S* vth
                   const int64_t* modes, S* gx, const BwdOut& o, const Grid& g) {
   using V = typename Block<S>::V;
   constexpr int64_t G = Block<S>::G;
-  at::parallel_for(0, g.rows * g.nchunks, grain_for(g), [&](int64_t begin, int64_t end) {
+  parallel_for(g.rows * g.nchunks, grain_for(g), g.threads, [&](int64_t begin, int64_t end) {
     std::vector<S> buf(6 * CHUNK + (3 * g.T + 1) * G);
     std::vector<V> scratch(2 * g.T * WB);
     S* kb = buf.data();
@@ -471,50 +488,6 @@ void backward_all(const S* x, const S* go, const S* gv, const S* k, const S* vth
 }
 
 // ------------------------------------------------------------------------------------ dispatch
-template <typename F>
-void with_bool(bool b, F&& f) {
-  if (b) {
-    f(std::true_type{});
-  } else {
-    f(std::false_type{});
-  }
-}
-
-template <typename F>
-void with_surrogate(int64_t s, F&& f) {
-  switch (s) {
-    case TRSG:
-      f(std::integral_constant<int, TRSG>{});
-      break;
-    case AS:
-      f(std::integral_constant<int, AS>{});
-      break;
-    case RS:
-      f(std::integral_constant<int, RS>{});
-      break;
-    default:
-      TORCH_CHECK(false, "lif_cpu: unknown surrogate code ", s);
-  }
-}
-
-Grid make_grid(const at::Tensor& x, int64_t rows, int64_t cols, int64_t period) {
-  TORCH_CHECK(x.dim() >= 1 && x.size(0) >= 1, "lif_cpu: x must be [T, ...] with T >= 1");
-  const int64_t N = x.numel() / x.size(0);
-  TORCH_CHECK(rows * cols == N, "lif_cpu: layout ", rows, " x ", cols, " != ", N, " neurons");
-  TORCH_CHECK(period >= 1, "lif_cpu: period must be >= 1");
-  return {x.size(0), N, rows, cols, period, (cols + CHUNK - 1) / CHUNK};
-}
-
-void check_param(const at::Tensor& p, const at::Tensor& x, int64_t mode, const Grid& g,
-                 const char* name) {
-  TORCH_CHECK(p.scalar_type() == x.scalar_type(), "lif_cpu: ", name, " has dtype ",
-              p.scalar_type(), ", expected ", x.scalar_type());
-  TORCH_CHECK(p.is_contiguous(), "lif_cpu: ", name, " must be contiguous");
-  const int64_t need = mode == SCALAR ? 1 : mode == ROW ? g.period : mode == COL ? g.cols : g.N;
-  TORCH_CHECK(p.numel() == need, "lif_cpu: ", name, " has ", p.numel(), " values, mode ", mode,
-              " needs ", need);
-}
-
 // Ask Linux to back the 2 MiB-aligned interior of a large fresh output with transparent huge
 // pages (where THP is in "madvise" mode), so that the kernel's first writes take one page fault
 // per 2 MiB instead of per 4 KiB. Only a hint: without THP nothing changes; the environment
@@ -527,138 +500,125 @@ bool huge_pages_wanted() {
   return wanted;
 }
 
-at::Tensor huge_pages(at::Tensor t) {
+void huge_pages(void* data, int64_t nbytes) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  if (!huge_pages_wanted()) return t;
+  if (data == nullptr || !huge_pages_wanted()) return;
   constexpr uintptr_t HUGE = uintptr_t(1) << 21;
-  const uintptr_t begin = reinterpret_cast<uintptr_t>(t.data_ptr());
-  const uintptr_t end = begin + static_cast<uintptr_t>(t.nbytes());
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(data);
+  const uintptr_t end = begin + static_cast<uintptr_t>(nbytes);
   const uintptr_t lo = (begin + HUGE - 1) & ~(HUGE - 1);
   const uintptr_t hi = end & ~(HUGE - 1);
   if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
+#else
+  (void)data;
+  (void)nbytes;
 #endif
-  return t;
 }
 
 // Per-row sums [R] (float64) of per-item partial sums (items of one row are consecutive).
-at::Tensor row_sums(const double* part, const Grid& g) {
-  at::Tensor sums = at::empty({g.rows}, at::TensorOptions().dtype(at::kDouble));
-  double* rs = sums.data_ptr<double>();
+void row_sums(const double* part, const Grid& g, double* sums) {
   for (int64_t r = 0; r < g.rows; ++r) {
     double sum = 0.0;
     for (int64_t c = 0; c < g.nchunks; ++c) sum += part[r * g.nchunks + c];
-    rs[r] = sum;
+    sums[r] = sum;
   }
-  return sums;
 }
 
-// Returns O, U[T], the fired mask and, with_stat, MP-Init's statistic of U[T] as per-row sums
-// [3, R] in float64 (sum of finite U[T] over fired neurons, their count, non-finite count).
-std::vector<at::Tensor> lif_forward(const at::Tensor& x, const at::Tensor& k,
-                                    const at::Tensor& vth, const at::Tensor& v0, int64_t rows,
-                                    int64_t cols, int64_t period, at::IntArrayRef modes,
-                                    bool scale_output, bool decay_input, bool soft_reset,
-                                    bool with_stat) {
-  TORCH_CHECK(x.is_contiguous(), "lif_cpu: x must be contiguous");
-  TORCH_CHECK(modes.size() == 3, "lif_cpu: expected 3 modes");
-  const Grid g = make_grid(x, rows, cols, period);
-  check_param(k, x, modes[0], g, "k");
-  check_param(vth, x, modes[1], g, "threshold");
-  check_param(v0, x, modes[2], g, "v0");
-  auto step_sizes = x.sizes().slice(1);
-  at::Tensor out = huge_pages(at::empty_like(x));
-  at::Tensor v_last = at::empty(step_sizes, x.options());
-  at::Tensor fired = at::empty(step_sizes, x.options().dtype(at::kBool));
+// 0 if the layout is valid, else a code the caller turns into a message.
+int make_grid(int64_t T, int64_t rows, int64_t cols, int64_t period, int threads, Grid* g) {
+  if (T < 1) return 1;
+  if (rows < 0 || cols < 0 || period < 1) return 2;
+  *g = {T, rows * cols, rows, cols, period, (cols + CHUNK - 1) / CHUNK, threads};
+  return 0;
+}
+
+template <typename S, bool SCALE, bool DECAY, bool SOFT>
+int forward_impl(const S* x, const S* k, const S* vth, const S* v0, const int64_t* modes, int64_t T,
+                 int64_t rows, int64_t cols, int64_t period, S* out, S* v_last, bool* fired,
+                 double* stat, int threads) {
+  Grid g;
+  if (int err = make_grid(T, rows, cols, period, threads, &g)) return err;
+  huge_pages(out, static_cast<int64_t>(sizeof(S)) * g.T * g.N);
   const int64_t items = g.rows * g.nchunks;
-  std::vector<double> parts(with_stat ? 3 * items : 0, 0.0);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_cpu_forward", [&] {
-    with_bool(scale_output, [&](auto sc) {
-      with_bool(decay_input, [&](auto de) {
-        with_bool(soft_reset, [&](auto so) {
-          forward_all<scalar_t, decltype(sc)::value, decltype(de)::value, decltype(so)::value>(
-              x.data_ptr<scalar_t>(), k.data_ptr<scalar_t>(), vth.data_ptr<scalar_t>(),
-              v0.data_ptr<scalar_t>(), modes.data(), out.data_ptr<scalar_t>(),
-              v_last.data_ptr<scalar_t>(), fired.data_ptr<bool>(),
-              with_stat ? parts.data() : nullptr, g);
-        });
-      });
-    });
-  });
-  if (!with_stat) return {out, v_last, fired, at::empty({0}, x.options().dtype(at::kDouble))};
-  at::Tensor stat = at::stack(
-      {row_sums(parts.data(), g), row_sums(parts.data() + items, g),
-       row_sums(parts.data() + 2 * items, g)});
-  return {out, v_last, fired, stat};
+  std::vector<double> parts(stat != nullptr ? 3 * items : 0, 0.0);
+  forward_all<S, SCALE, DECAY, SOFT>(x, k, vth, v0, modes, out, v_last, fired,
+                                     stat != nullptr ? parts.data() : nullptr, g);
+  if (stat != nullptr) {
+    for (int p = 0; p < 3; ++p) row_sums(parts.data() + p * items, g, stat + p * g.rows);
+  }
+  return 0;
 }
 
-// Returns gx (empty if not need_gx) and, for k, Vthr and U[0], per-row sums [R] in float64 (modes
-// SCALAR and ROW) or per-neuron values [N] (COL and FULL); U[0]'s is zeros if not need_gv0.
-std::vector<at::Tensor> lif_backward(const at::Tensor& grad_out,
-                                     const std::optional<at::Tensor>& grad_v, const at::Tensor& x,
-                                     const at::Tensor& k, const at::Tensor& vth,
-                                     const at::Tensor& v0, int64_t rows, int64_t cols,
-                                     int64_t period, at::IntArrayRef modes,
-                                     int64_t surrogate, bool decay_input, bool soft_reset,
-                                     bool detach_reset, bool need_gx, bool need_gv0) {
-  TORCH_CHECK(x.is_contiguous() && grad_out.is_contiguous(), "lif_cpu: tensors must be contiguous");
-  TORCH_CHECK(grad_out.sizes() == x.sizes() && grad_out.scalar_type() == x.scalar_type(),
-              "lif_cpu: grad_out must match x");
-  TORCH_CHECK(modes.size() == 3, "lif_cpu: expected 3 modes");
-  const Grid g = make_grid(x, rows, cols, period);
-  check_param(k, x, modes[0], g, "k");
-  check_param(vth, x, modes[1], g, "threshold");
-  check_param(v0, x, modes[2], g, "v0");
-  const at::Tensor* gv = nullptr;
-  if (grad_v.has_value() && grad_v->defined()) {
-    TORCH_CHECK(grad_v->is_contiguous() && grad_v->numel() == g.N &&
-                    grad_v->scalar_type() == x.scalar_type(),
-                "lif_cpu: grad_v must be a contiguous step-shaped tensor of x's dtype");
-    gv = &grad_v.value();
-  }
-  at::Tensor gx = need_gx ? huge_pages(at::empty_like(x)) : at::empty({0}, x.options());
+// rowsum[p] ([R] float64, modes SCALAR / ROW) or neuron[p] ([N], modes COL / FULL) receives the
+// gradient of k, Vthr, U[0]; U[0]'s only if need_gv0 (else both may be null).
+template <typename S, int SURR, bool DECAY, bool SOFT, bool DETACH>
+int backward_impl(const S* grad_out, const S* grad_v, const S* x, const S* k, const S* vth,
+                  const S* v0, const int64_t* modes, int64_t T, int64_t rows, int64_t cols,
+                  int64_t period, int need_gv0, S* gx, double* const* rowsum, S* const* neuron,
+                  int threads) {
+  Grid g;
+  if (int err = make_grid(T, rows, cols, period, threads, &g)) return err;
+  huge_pages(gx, static_cast<int64_t>(sizeof(S)) * g.T * g.N);
   const int64_t items = g.rows * g.nchunks;
   std::vector<double> parts(3 * items, 0.0);
-  std::vector<at::Tensor> neuron(3);
   BwdOut o{};
-  o.need_gv0 = need_gv0;
+  o.need_gv0 = need_gv0 != 0;
   for (int p = 0; p < 3; ++p) {
     o.part[p] = parts.data() + p * items;
-    const bool per_neuron = modes[p] == COL || modes[p] == FULL;
-    const bool wanted = p < 2 || need_gv0;
-    neuron[p] = (per_neuron && wanted) ? at::empty({g.N}, x.options()) : at::Tensor();
-    o.neuron[p] = neuron[p].defined() ? neuron[p].data_ptr() : nullptr;
+    o.neuron[p] = neuron[p];
   }
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_cpu_backward", [&] {
-    with_surrogate(surrogate, [&](auto su) {
-      with_bool(decay_input, [&](auto de) {
-        with_bool(soft_reset, [&](auto so) {
-          with_bool(detach_reset, [&](auto dt) {
-            backward_all<scalar_t, decltype(su)::value, decltype(de)::value, decltype(so)::value,
-                         decltype(dt)::value>(
-                x.data_ptr<scalar_t>(), grad_out.data_ptr<scalar_t>(),
-                gv != nullptr ? gv->data_ptr<scalar_t>() : nullptr, k.data_ptr<scalar_t>(),
-                vth.data_ptr<scalar_t>(), v0.data_ptr<scalar_t>(), modes.data(),
-                need_gx ? gx.data_ptr<scalar_t>() : nullptr, o, g);
-          });
-        });
-      });
-    });
-  });
-  std::vector<at::Tensor> result{gx};
+  backward_all<S, SURR, DECAY, SOFT, DETACH>(x, grad_out, grad_v, k, vth, v0, modes, gx, o, g);
   for (int p = 0; p < 3; ++p) {
-    if (neuron[p].defined()) {
-      result.push_back(neuron[p]);
-      continue;
-    }
-    result.push_back(row_sums(o.part[p], g));
+    const bool per_neuron = modes[p] == COL || modes[p] == FULL;
+    if (!per_neuron && rowsum[p] != nullptr) row_sums(o.part[p], g, rowsum[p]);
   }
-  return result;
+  return 0;
 }
 
 }  // namespace
 
-// torch.ops.stablespike_cpu.forward / backward (plain kernels; autograd lives in kernels/ops.py)
-TORCH_LIBRARY(stablespike_cpu, m) {
-  m.def("forward", &lif_forward);
-  m.def("backward", &lif_backward);
+// One build holds one neuron configuration, chosen by the macros below (cpu_build.py passes them
+// with -D): the dtype, the surrogate (0 TrSG, 1 AS-SG, 2 RS-SG; TrSG scales the output by Vthr),
+// decay_input, soft reset and detach_reset. Small builds compile in about a second each.
+#ifndef SS_SCALAR
+#define SS_SCALAR float
+#endif
+#ifndef SS_SURROGATE
+#define SS_SURROGATE 0
+#endif
+#ifndef SS_DECAY
+#define SS_DECAY 1
+#endif
+#ifndef SS_SOFT
+#define SS_SOFT 1
+#endif
+#ifndef SS_DETACH
+#define SS_DETACH 0
+#endif
+
+using Scalar = SS_SCALAR;
+
+// Forward: O, U[T], the fired mask and, when stat is not null, MP-Init's statistic of U[T] as
+// per-row sums [3, R] in float64 (sum of finite U[T] over fired neurons, their count, non-finite
+// count). Both entry points return 0, or an error code (1: T < 1, 2: bad layout).
+extern "C" int stablespike_lif_forward(const Scalar* x, const Scalar* k, const Scalar* vth,
+                                       const Scalar* v0, const int64_t* modes, int64_t T,
+                                       int64_t rows, int64_t cols, int64_t period, Scalar* out,
+                                       Scalar* v_last, bool* fired, double* stat, int threads) {
+  return forward_impl<Scalar, SS_SURROGATE == TRSG, SS_DECAY != 0, SS_SOFT != 0>(
+      x, k, vth, v0, modes, T, rows, cols, period, out, v_last, fired, stat, threads);
 }
+
+extern "C" int stablespike_lif_backward(const Scalar* grad_out, const Scalar* grad_v,
+                                        const Scalar* x, const Scalar* k, const Scalar* vth,
+                                        const Scalar* v0, const int64_t* modes, int64_t T,
+                                        int64_t rows, int64_t cols, int64_t period, int need_gv0,
+                                        Scalar* gx, double* const* rowsum, Scalar* const* neuron,
+                                        int threads) {
+  return backward_impl<Scalar, SS_SURROGATE, SS_DECAY != 0, SS_SOFT != 0, SS_DETACH != 0>(
+      grad_out, grad_v, x, k, vth, v0, modes, T, rows, cols, period, need_gv0, gx, rowsum, neuron,
+      threads);
+}
+
+// The vector width this build was compiled for (16, 32 or 64 bytes), for tests and messages.
+extern "C" int stablespike_lif_vector_bytes() { return VBYTES; }
