@@ -12,7 +12,7 @@ import pytest
 import stablespike
 
 # modules that need an optional package to import at all
-OPTIONAL = {"stablespike.kernels.triton_lif": "triton"}
+OPTIONAL = {"stablespike.kernels.triton_lif": "triton", "stablespike.deploy.nir_export": "nir"}
 
 MODULES = sorted(m.name for m in pkgutil.walk_packages(stablespike.__path__, "stablespike.")) + [
     "stablespike"

@@ -64,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 register_command("train", "stablespike.train.cli_train", "train a model (default: the main job)")
 register_command("resume", "stablespike.train.cli_resume", "resume a run from RUN_DIR/last.pt")
 register_command("eval", "stablespike.train.cli_eval", "evaluate a checkpoint, per timestep too")
+register_command(
+    "export", "stablespike.deploy.cli_export", "export a run: NIR graph or torch.export"
+)
 register_command("bench", "stablespike.kernels.bench", "benchmark the neuron backends")
 register_command("analyze", "stablespike.analysis.cli_analyze", "diagnostics and plots of a run")
 register_command("ablate", "stablespike.analysis.cli_ablate", "the paper's ablation grid")

@@ -8,12 +8,14 @@ Example::
 
     stablespike eval runs/fashion-mnist/best.pt
     stablespike eval runs/imagenet/best.pt --timesteps 4 --json eval-t4.json
+    stablespike eval runs/fashion-mnist --anytime --anytime-target 0.5   # stop early, see DEPLOY.md
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from .cli_common import run_reporting_errors
 
@@ -58,6 +60,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", default=None, metavar="FILE", help="also write the report as JSON (default: no)"
     )
+    anytime = parser.add_argument_group("anytime inference (stop each sample early)")
+    anytime.add_argument(
+        "--anytime", nargs="?", const="confidence", default=None,
+        choices=("confidence", "margin", "stable"), metavar="POLICY",
+        help="sweep an exit policy: confidence (default), margin or stable (default: off)",
+    )  # fmt: skip
+    anytime.add_argument(
+        "--anytime-values", default=None, metavar="V,V,...",
+        help="the policy's parameter values to sweep (default: a built-in list per policy)",
+    )  # fmt: skip
+    anytime.add_argument(
+        "--anytime-target", type=float, default=None, metavar="DROP",
+        help="choose the cheapest setting within DROP accuracy points of full T on training "
+        "images and save it as CHECKPOINT's .anytime.json (default: no choice)",
+    )  # fmt: skip
+    anytime.add_argument(
+        "--anytime-calibration", type=int, default=5000, metavar="N",
+        help="training images (fixed random subset, no augmentation) the choice is made on "
+        "(default: 5000)",
+    )  # fmt: skip
+    anytime.add_argument(
+        "--anytime-plot", default=None, metavar="FILE",
+        help="PNG of accuracy vs timesteps and energy (default: RUN_DIR/anytime-POLICY.png; "
+        "'' = none)",
+    )  # fmt: skip
 
 
 def format_report(report: dict) -> str:
@@ -80,6 +107,9 @@ def format_report(report: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     """Run the command; returns the exit status."""
 
+    if args.anytime is not None:
+        return run_reporting_errors("eval", lambda: _anytime_job(args))
+
     def job() -> None:
         from .checkpoint_eval import evaluate_checkpoint
         from .fileio import atomic_write_text
@@ -99,3 +129,45 @@ def run(args: argparse.Namespace) -> int:
             atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
 
     return run_reporting_errors("eval", job)
+
+
+def _anytime_job(args: argparse.Namespace) -> None:
+    """``--anytime``: the sweep table, its JSON and plot (stablespike.deploy.anytime_eval)."""
+    from ..deploy.anytime_eval import evaluate_anytime, format_anytime_report, plot_anytime
+    from .errors import ConfigError
+    from .fileio import atomic_write_text
+
+    try:
+        values = (
+            tuple(float(v) for v in args.anytime_values.split(",")) if args.anytime_values else None
+        )
+    except ValueError:
+        raise ConfigError(
+            f"--anytime-values: not a list of numbers: {args.anytime_values!r}"
+        ) from None
+    try:
+        report = evaluate_anytime(
+            args.checkpoint,
+            kind=args.anytime,
+            values=values,
+            target_drop=args.anytime_target,
+            calibration=args.anytime_calibration,
+            data_dir=args.data_dir,
+            batch_size=args.batch_size,
+            device=args.device,
+            timesteps=args.timesteps,
+            threads=args.threads,
+        )
+    except ValueError as err:  # a bad policy value or calibration size
+        raise ConfigError(str(err)) from None
+    plot = args.anytime_plot
+    if plot is None:
+        plot = str(Path(report["checkpoint"]).parent / f"anytime-{args.anytime}.png")
+    if plot:
+        plot_anytime(report, plot)
+        report["plot"] = plot
+    print(format_anytime_report(report))
+    if plot:
+        print(f"plot: {plot}")
+    if args.json:
+        atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
