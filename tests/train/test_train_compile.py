@@ -27,13 +27,16 @@ def _assert_same_state(a: Path, b: Path) -> None:
             torch.testing.assert_close(two[name], ref, atol=2e-5, rtol=1e-4, msg=name)
 
 
-def test_compiled_training_equals_eager_and_evaluates(tiny_npz: Path, tmp_path: Path) -> None:
+def test_compiled_training_writes_plain_checkpoints_and_evaluates(
+    tiny_npz: Path, tmp_path: Path
+) -> None:
+    """(Equality with an eager run is checked by the torchrun test below.)"""
     args = [*TINY_ARGS, "--dataset", f"npz:{tiny_npz}"]
-    cli("train", *args, "--run-dir", "eager", cwd=tmp_path)
     compiled = cli("train", *args, *COMPILE, "--run-dir", "compiled", cwd=tmp_path)
     assert "torch.compile (aot_eager): the first training and evaluation steps" in compiled.stdout
     assert "s of compiling" in compiled.stdout
-    _assert_same_state(tmp_path / "eager" / "last.pt", tmp_path / "compiled" / "last.pt")
+    state = checkpoint_tensors(tmp_path / "compiled" / "last.pt")
+    assert "stem_lif.mp_mean" in state and not any("_orig_mod" in k for k in state)
     report = cli("eval", "compiled", *COMPILE, cwd=tmp_path)
     assert "torch.compile:" in report.stdout and "recorded at training time" in report.stdout
 
