@@ -19,7 +19,7 @@ Example:
     (torch.Size([2, 5, 10]), torch.Size([5, 10]))
 """
 
-from . import cnn, fmnist_cnn, resnet  # noqa: F401  (register the models)
+from . import cnn, fmnist_cnn, resnet, transformers  # noqa: F401  (register the models)
 from .blocks import BasicBlock, SEWBlock
 from .cnn import SpikingCNN, parse_layout
 from .layers import SeqConvBN, SeqLinearBN, TimeFolded
