@@ -38,7 +38,7 @@ spikingresformer-ti         64, 192, 384    1, 3, 6       ImageNet     11,180,99
 spikingresformer-s          64, 256, 512    1, 4, 8       ImageNet     17,813,824
 spikingresformer-m          64, 384, 768    1, 6, 12      ImageNet     35,601,472
 spikingresformer-l          128, 512, 1024  2, 8, 16      ImageNet     60,375,680
-spikingresformer-tiny       32, 64, 128     1, 2, 4       28x28 (CPU)  this project's small one
+spikingresformer-tiny       16, 32, 64      1, 2, 4       28x28 (CPU)  this project's small one
 ==========================  ==============  ============  ===========  =====================
 
 Example:
@@ -248,7 +248,7 @@ for _name, _opts in {
     "spikingresformer-m": dict(widths=(64, 384, 768), heads=(1, 6, 12), imagenet=True),
     "spikingresformer-l": dict(widths=(128, 512, 1024), heads=(2, 8, 16), imagenet=True),
     "spikingresformer-tiny": dict(
-        widths=(32, 64, 128), heads=(1, 2, 4), pairs=(1, 1, 1), group_size=32
+        widths=(16, 32, 64), heads=(1, 2, 4), pairs=(1, 1, 1), group_size=16
     ),
 }.items():
     register_model(_name)(partial(SpikingResformer, **_opts))
