@@ -80,6 +80,9 @@ class SpikeMatmul(nn.Module):
     With TrSG a neuron emits ``Vthr * S``, so a product of two neuron outputs with per-layer
     thresholds is ``Vthr_a * Vthr_b * (S_a @ S_b)``: an integer count of coincident spikes times
     one scalar, which acts as a learnable factor of the attention scale.
+
+    ``scale`` multiplies the product; it is 1 unless :func:`stablespike.deploy.fold_thresholds`
+    moved the operands' (scalar) thresholds here, so that the neurons can emit binary spikes.
     """
 
     _fx_leaf = True
@@ -87,12 +90,17 @@ class SpikeMatmul(nn.Module):
     def __init__(self, role: str = "") -> None:
         super().__init__()
         self.role = role
+        self.scale = 1.0
 
     def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
-        return torch.matmul(left, right)
+        out = torch.matmul(left, right)
+        return out if self.scale == 1.0 else out * self.scale
 
     def extra_repr(self) -> str:
-        return repr(self.role) if self.role else ""
+        parts = [repr(self.role)] if self.role else []
+        if self.scale != 1.0:
+            parts.append(f"scale={self.scale:.6g}")
+        return ", ".join(parts)
 
 
 class DropPath(nn.Module):
