@@ -154,7 +154,8 @@ class TrainConfig:
     # ------------------------------------------------------------------ model
     model: str = _opt(
         "fmnist-cnn",
-        "fmnist-cnn, resnet19, cnn7-dvs, spiking-resnet18/34, sew-resnet34",
+        "fmnist-cnn, resnet19, cnn7-dvs, spiking-resnet18/34, sew-resnet34, spikformer-*, "
+        "qkformer-*, spikingresformer-* (README lists them)",
         group="model",
         metavar="NAME",
     )
