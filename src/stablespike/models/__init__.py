@@ -6,6 +6,9 @@ the trainer averages them over time (:func:`time_mean_logits`). Every model is c
 throughout (BN over time and batch jointly, tdBN style), with a non-spiking conv + BN stem
 (:class:`InputStem`) and a non-spiking FC head; ``nn.Dropout`` before an FC layer draws an
 independent mask per timestep.
+The spiking transformers (:mod:`stablespike.models.transformers`: ``qkformer-*``,
+``spikingresformer-*``, ``spikformer-*``) share the stem, the head and the input / output
+conventions.
 
 Example:
     >>> import torch
