@@ -172,7 +172,7 @@ def test_token_attention_masks_k_with_the_spiking_channel_sum_of_q():
 
 def test_attention_output_neurons_start_at_half_threshold():
     net = build_model("qkformer-tiny", num_classes=10, in_channels=1)
-    thresholds = {name: float(lif.threshold) for name, lif in spiking_layers(net)}
+    thresholds = {name: float(lif.threshold.detach()) for name, lif in spiking_layers(net)}
     halves = {n for n, v in thresholds.items() if abs(v - 0.5) < 1e-6}
     assert halves == {n for n in thresholds if n.endswith("attn.attn_lif")}
     assert len(halves) == 3
