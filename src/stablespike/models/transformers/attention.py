@@ -34,7 +34,7 @@ Example:
     >>> ssa = SpikingSelfAttention(16, heads=2, neuron=NeuronFactory())
     >>> ssa(torch.randn(2, 3, 16, 4, 4)).shape
     torch.Size([2, 3, 16, 4, 4])
-    >>> float(ssa.attn_lif.threshold)
+    >>> float(ssa.attn_lif.threshold.detach())
     0.5
 """
 
