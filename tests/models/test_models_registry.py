@@ -13,13 +13,35 @@ from stablespike.models import (
     registry,
 )
 
-NAMES = (
-    "cnn7-dvs",
-    "fmnist-cnn",
-    "resnet19",
-    "sew-resnet34",
-    "spiking-resnet18",
-    "spiking-resnet34",
+NAMES = tuple(
+    sorted(
+        (
+            "cnn7-dvs",
+            "fmnist-cnn",
+            "resnet19",
+            "sew-resnet34",
+            "spiking-resnet18",
+            "spiking-resnet34",
+            "spikformer-4-384",
+            "spikformer-2-384",
+            "spikformer-4-256",
+            "spikformer-8-384",
+            "spikformer-8-512",
+            "spikformer-8-768",
+            "spikformer-tiny",
+            "qkformer-hst-4-384",
+            "qkformer-hst-10-384",
+            "qkformer-hst-10-512",
+            "qkformer-hst-10-768",
+            "qkformer-tiny",
+            "spikingresformer-cifar",
+            "spikingresformer-ti",
+            "spikingresformer-s",
+            "spikingresformer-m",
+            "spikingresformer-l",
+            "spikingresformer-tiny",
+        )
+    )
 )
 
 

@@ -12,8 +12,18 @@ Every ``nn.Linear`` and ``nn.Conv1d/2d/3d`` call is counted from its actual inpu
 * otherwise (the stem on real-valued images, a head after a global average): dense
   ``MAC = #outputs * C_in / g * prod(kernel)`` (``in_features`` for a linear layer).
 
-Biases, batch norm (foldable into the weights), pooling and the neurons' own updates are not
-counted. Counts are totals over the calls observed; ``summary(images)`` divides by the number of
+Attention products (:class:`~stablespike.models.transformers.SpikeMatmul`, ``left @ right``
+with ``left: [..., n, k]``, ``right: [..., k, m]``) are counted from both operands:
+
+* both spike-derived: one accumulate per pair of non-zero entries that meet,
+  ``AC = sum_l nnz(left[:, l]) * nnz(right[l, :])`` (a coincidence of two spikes adds 1);
+* one operand spike-derived (spikes x real values): each non-zero spike adds one row or column
+  of real values, ``AC = nnz(left) * m`` (or ``nnz(right) * n``);
+* neither: ``MAC = n * k * m`` per product.
+
+Element-wise masks (QKFormer's ``mask * K``) and multiplications by a constant scale are not
+synaptic operations and are not counted. Biases, batch norm (foldable into the weights), pooling
+and the neurons' own updates are not counted. Counts are totals over the calls observed; ``summary(images)`` divides by the number of
 images. ``kinds={"name": "ac"|"mac"}`` overrides the rule per module.
 
 Example:
@@ -37,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models.transformers import SpikeMatmul
 from .energy import E_AC_PJ, E_MAC_PJ, energy_pj
 from .spike_tracker import SpikeTracker, is_spike_tensor, spike_values
 
@@ -77,8 +88,31 @@ def accumulates(module: nn.Module, x: torch.Tensor) -> float:
     return conv_accumulates(module, x)
 
 
+def product_ops(
+    left: torch.Tensor, right: torch.Tensor, left_spikes: bool, right_spikes: bool
+) -> tuple[float, float]:
+    """``(AC, MAC)`` of ``left @ right`` (see the module docstring)."""
+    n, k, m = left.shape[-2], left.shape[-1], right.shape[-1]
+    if left_spikes and right_spikes:
+        cols = (left.detach() != 0).to(torch.float64).sum(-2)  # [..., k]: spikes per column
+        rows = (right.detach() != 0).to(torch.float64).sum(-1)  # [..., k]: spikes per row
+        return float((cols * rows).sum()), 0.0
+    if left_spikes:
+        return float((left.detach() != 0).sum()) * m * _broadcast(left, right), 0.0
+    if right_spikes:
+        return float((right.detach() != 0).sum()) * n * _broadcast(right, left), 0.0
+    batch = math.prod(torch.broadcast_shapes(left.shape[:-2], right.shape[:-2]))
+    return 0.0, float(batch) * n * k * m
+
+
+def _broadcast(spikes: torch.Tensor, other: torch.Tensor) -> int:
+    """How often each batch entry of ``spikes`` is used when broadcast against ``other``."""
+    full = math.prod(torch.broadcast_shapes(spikes.shape[:-2], other.shape[:-2]))
+    return full // max(math.prod(spikes.shape[:-2]), 1)
+
+
 class SynOpsCounter:
-    """Counts AC and MAC per ``Linear``/``Conv`` module of ``model`` over observed forwards.
+    """Counts AC and MAC per ``Linear``/``Conv``/``SpikeMatmul`` of ``model`` over forwards.
 
     Args:
         model: the network (its TrLIF thresholds define what a spike looks like).
@@ -95,7 +129,9 @@ class SynOpsCounter:
             if name not in names:
                 raise ValueError(f"kinds names a module {name!r} that the model does not have")
         self.modules = [
-            (n, m) for n, m in model.named_modules() if isinstance(m, (nn.Linear, *_CONV))
+            (n, m)
+            for n, m in model.named_modules()
+            if isinstance(m, (nn.Linear, *_CONV, SpikeMatmul))
         ]
         if not self.modules:
             raise ValueError(f"{type(model).__name__} has no Linear or Conv layer to count")
@@ -128,6 +164,9 @@ class SynOpsCounter:
 
     def _hook(self, name: str):  # noqa: ANN202 - a forward hook
         def count(module: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+            if isinstance(module, SpikeMatmul):
+                self._count_product(name, *inputs)
+                return
             x = inputs[0]
             kind = self.kinds.get(name)
             if kind is None:
@@ -142,6 +181,22 @@ class SynOpsCounter:
                 self.mac[name] += dense_macs(module, x, out)
 
         return count
+
+    def _is_spike(self, x: torch.Tensor) -> bool:
+        return self.tracker.is_spike_derived(x) or is_spike_tensor(x, spike_values(self.model))
+
+    def _count_product(self, name: str, left: torch.Tensor, right: torch.Tensor) -> None:
+        kind = self.kinds.get(name)
+        if kind == "mac":
+            spikes = (False, False)
+        else:
+            spikes = (self._is_spike(left), self._is_spike(right))
+            if kind == "ac" and not any(spikes):
+                raise ValueError(f"kinds[{name!r}] = 'ac' but neither operand carries spikes")
+        ac, mac = product_ops(left, right, *spikes)
+        self.seen[name].add("ac" if ac or any(spikes) else "mac")
+        self.ac[name] += ac
+        self.mac[name] += mac
 
     def summary(self, images: int) -> dict[str, Any]:
         """Per module and in total, per image: ``ac``, ``mac``, ``energy_pj``; plus ``kind``.

@@ -30,7 +30,10 @@ from .weights import absorb_input_scale_
 def apply_plan(plan: FoldPlan, model: nn.Module) -> None:
     """Absorb the planned scales into ``model``'s layers and binarize the planned neurons."""
     for step in plan.steps:
-        if step.kind != "channel_scale":
+        if step.kind == "product":
+            product = model.get_submodule(step.target)
+            product.scale = float(product.scale * step.scale)
+        elif step.kind != "channel_scale":
             absorb_input_scale_(model.get_submodule(step.target), step.scale)
     for name in plan.binarized:
         setattr(model.get_submodule(name), "binary_output", True)  # noqa: B010

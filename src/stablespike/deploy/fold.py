@@ -5,10 +5,14 @@ and leave ``Vthr`` to the next layer, which is linear in its input channels:
 ``W (Vthr * S) = (W * Vthr) S`` (conv / linear: ``W_next[:, c] <- W_next[:, c] * Vthr[c]``;
 eval batch norm: ``m <- m / Vthr``, ``w <- w * Vthr``). On the way the scale passes reshapes,
 indexing, concatenation, pooling (``Vthr > 0``, so max pooling commutes too), means / sums over
-non-channel dims, eval dropout, and additions whose operands all carry the same scale.
+non-channel dims, eval dropout, and additions whose operands all carry the same scale. An
+attention product (:class:`~stablespike.models.transformers.SpikeMatmul`) absorbs scalar
+thresholds of its operands into its ``scale`` (``(a S_q)(b S_k)^T = a b (S_q S_k^T)``); a
+per-channel one is summed over inside the product and refused.
 
 Refused, with :class:`~stablespike.deploy.FoldError` naming the neuron, the node and why:
-spikes reaching the model output or a non-linear op (another neuron's input, ``sigmoid``, ...),
+spikes reaching the model output or a non-linear op (another neuron's input, ``sigmoid``, ...;
+e.g. QKFormer's token mask, a neuron fed with the channel sum of Q),
 a scale that varies along a dim an op mixes, a layer called with different input scales, shared
 weights, and an addition mixing a spike path with an unscaled one (a residual identity
 shortcut). With ``residual="scale"`` such an addition keeps an explicit

@@ -15,6 +15,9 @@ Kinds, with ``s > 0`` the pending scale and why each is exact:
 * ``ADD``: ``add`` / ``sub``: exact only when every operand carries the same scale.
 * ``METADATA``: shape queries (``x.shape``, ``x.size()``): the result carries no scale.
 * ``CONV`` / ``LINEAR`` / ``BATCHNORM``: absorb the scale of their input channels.
+* ``PRODUCT``: an attention product (:class:`~stablespike.models.transformers.SpikeMatmul`,
+  ``left @ right``): absorbs uniform (scalar) scales of its operands into its ``scale``; a scale
+  that varies is summed over inside the product and is refused.
 * ``NEURON``: a :class:`~stablespike.TrLIF`; the source of scales, and non-linear in its input.
 
 Example:
@@ -46,6 +49,7 @@ from torch.nn.modules.pooling import (
     _MaxPoolNd,
 )
 
+from ..models.transformers import SpikeMatmul
 from ..neurons import TrLIF
 
 
@@ -61,6 +65,7 @@ class Kind(Enum):
     CONV = auto()
     LINEAR = auto()
     BATCHNORM = auto()
+    PRODUCT = auto()
     NEURON = auto()
     UNKNOWN = auto()
 
@@ -227,6 +232,8 @@ def _module_info(module: nn.Module) -> OpInfo:
         return OpInfo(Kind.LINEAR)
     if isinstance(module, _BatchNorm):
         return OpInfo(Kind.BATCHNORM)
+    if isinstance(module, SpikeMatmul):
+        return OpInfo(Kind.PRODUCT)
     if isinstance(module, _REARRANGE_MODULES):
         return OpInfo(Kind.REARRANGE)
     if isinstance(module, nn.ReLU):

@@ -47,7 +47,8 @@ class FoldStep:
     """One place where thresholds end up.
 
     ``kind``: ``"conv"``, ``"linear"`` or ``"batchnorm"`` (module ``target`` absorbs ``scale``, a
-    ``0-d`` tensor or one value per input channel) or ``"channel_scale"`` (an explicit
+    ``0-d`` tensor or one value per input channel), ``"product"`` (the attention product
+    ``target`` multiplies its ``scale`` by the ``0-d`` ``scale``) or ``"channel_scale"`` (an explicit
     :class:`~stablespike.deploy.ChannelScale` with the broadcastable ``scale`` multiplies node
     ``operand`` in front of node ``target``). ``sources``: the neurons whose ``Vthr`` it holds.
     """
@@ -105,6 +106,7 @@ class _Planner:
     calls: dict[str, list[_Call]] = field(default_factory=dict)
     kinds: dict[str, Kind] = field(default_factory=dict)
     inserted: list[FoldStep] = field(default_factory=list)
+    products: dict[str, FoldStep] = field(default_factory=dict)
 
     def run(self) -> FoldPlan:
         for node in self.ctx.gm.graph.nodes:
@@ -116,7 +118,7 @@ class _Planner:
         return FoldPlan(
             tuple(self.binarized),
             tuple(self.untouched.items()),
-            self._absorbed() + tuple(self.inserted),
+            self._absorbed() + tuple(self.products.values()) + tuple(self.inserted),
         )
 
     def _visit(self, node: fx.Node, scaled: Scaled) -> None:
@@ -130,6 +132,8 @@ class _Planner:
         info = classify(node, self.ctx.gm)
         if info.kind is Kind.NEURON:
             self._neuron(node, scaled)
+        elif info.kind is Kind.PRODUCT:
+            self._product(node, scaled)
         elif info.kind in _ABSORBERS:
             self._absorber(node, info, scaled)
         elif scaled:
@@ -160,6 +164,29 @@ class _Planner:
         self.binarized[name] = None
         if not is_one(factor):
             self.pending[node] = Pending(factor, (name,))
+
+    def _product(self, node: fx.Node, scaled: Scaled) -> None:
+        """An attention product absorbs scalar operand scales into its ``scale``."""
+        if not scaled:
+            return
+        name = str(node.target)
+        operands = [a for a in node.args[:2] if isinstance(a, fx.Node)]
+        if set(scaled) - set(operands):
+            raise Refusal("the scale reaches an argument other than the product's operands")
+        factors = [scaled[a].factor for a in operands if a in scaled]
+        if any(f.dim() != 0 for f in factors):
+            raise Refusal(
+                "the scale varies along the operand, and the product sums over it; only "
+                "per-layer (scalar) thresholds fold into an attention product"
+            )
+        if name in self.products:
+            raise Refusal(f"'{name}' is called more than once; its scale can absorb only one")
+        factor = torch.ones((), dtype=factors[0].dtype)
+        for f in factors:
+            factor = factor * f
+        self.products[name] = FoldStep(
+            "product", name, factor, merge_sources([scaled[a] for a in operands if a in scaled])
+        )
 
     def _absorber(self, node: fx.Node, info: OpInfo, scaled: Scaled) -> None:
         name = str(node.target)

@@ -6,6 +6,9 @@ the trainer averages them over time (:func:`time_mean_logits`). Every model is c
 throughout (BN over time and batch jointly, tdBN style), with a non-spiking conv + BN stem
 (:class:`InputStem`) and a non-spiking FC head; ``nn.Dropout`` before an FC layer draws an
 independent mask per timestep.
+The spiking transformers (:mod:`stablespike.models.transformers`: ``qkformer-*``,
+``spikingresformer-*``, ``spikformer-*``) share the stem, the head and the input / output
+conventions.
 
 Example:
     >>> import torch
@@ -19,7 +22,7 @@ Example:
     (torch.Size([2, 5, 10]), torch.Size([5, 10]))
 """
 
-from . import cnn, fmnist_cnn, resnet  # noqa: F401  (register the models)
+from . import cnn, fmnist_cnn, resnet, transformers  # noqa: F401  (register the models)
 from .blocks import BasicBlock, SEWBlock
 from .cnn import SpikingCNN, parse_layout
 from .layers import SeqConvBN, SeqLinearBN, TimeFolded

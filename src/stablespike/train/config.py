@@ -181,16 +181,44 @@ class TrainConfig:
         runtime=True,
         metavar="DIR",
     )
+    recipe: str = _opt(
+        "",
+        "named preset of a paper's hyperparameters, below the config file and flags "
+        "(spikformer-, qkformer-, spikingresformer- + cifar10 or cifar100; '' = none)",
+        group="data",
+        metavar="NAME",
+    )
+    mixup: float = _opt(0.0, "mixup Beta(a, a) alpha of the batch (0 = off)", group="data")
+    cutmix: float = _opt(0.0, "cutmix Beta(a, a) alpha of the batch (0 = off)", group="data")
+    mix_prob: float = _opt(1.0, "probability that a batch is mixed (mixup/cutmix)", group="data")
+    mix_switch_prob: float = _opt(
+        0.5, "with mixup and cutmix both on: probability of cutmix", group="data"
+    )
+    random_erasing: float = _opt(
+        0.0, "probability of erasing a random box of each training image", group="data"
+    )
+    randaugment: str = _opt(
+        "",
+        "RandAugment as timm spells it, e.g. rand-m9-n1 (needs torchvision; '' = off)",
+        group="data",
+        metavar="SPEC",
+    )
     # ------------------------------------------------------------------ model
     model: str = _opt(
         "fmnist-cnn",
-        "fmnist-cnn, resnet19, cnn7-dvs, spiking-resnet18/34, sew-resnet34",
+        "fmnist-cnn, resnet19, cnn7-dvs, spiking-resnet18/34, sew-resnet34, spikformer-*, "
+        "qkformer-*, spikingresformer-* (README lists them)",
         group="model",
         metavar="NAME",
     )
     timesteps: int = _opt(4, "timesteps T (static images are repeated T times)", group="model")
     dropout: float = _opt(
         -1.0, "dropout before the classifier (-1 = the model's default)", group="model"
+    )
+    drop_path: float = _opt(
+        0.0,
+        "stochastic depth: drop rate of the last block, linear from 0 (transformers only)",
+        group="model",
     )
     sync_bn: bool = _opt(
         False, "synchronise BatchNorm statistics across DDP processes", group="model"
@@ -309,6 +337,26 @@ class TrainConfig:
             backend=self.backend,
         )
 
+    def batch_augment(self, num_classes: int, rank: int = 0) -> Any:
+        """The :class:`~stablespike.train.augment.BatchAugment` of these options (None if off)."""
+        from .augment import BatchAugment
+
+        try:
+            aug = BatchAugment(
+                num_classes=num_classes,
+                mixup=self.mixup,
+                cutmix=self.cutmix,
+                mix_prob=self.mix_prob,
+                switch_prob=self.mix_switch_prob,
+                erase_prob=self.random_erasing,
+                randaugment=self.randaugment,
+                seed=self.seed,
+                rank=rank,
+            )
+        except (ValueError, ImportError) as err:
+            raise ConfigError(str(err)) from None
+        return aug if aug.active else None
+
     def augment_flag(self) -> bool | None:
         """``augment`` as the data package wants it (None = dataset default)."""
         return {"auto": None, "on": True, "off": False}[self.augment]
@@ -336,6 +384,15 @@ class TrainConfig:
         for name in ("lr", "init_threshold", "dist_timeout"):
             _check(self, name, lambda v: v > 0, "> 0")
         _check(self, "init_tau", lambda v: v > 1, "> 1")
+        for name in ("mixup", "cutmix"):
+            _check(self, name, lambda v: v >= 0, ">= 0")
+        for name in ("mix_prob", "mix_switch_prob", "random_erasing"):
+            _check(self, name, lambda v: 0 <= v <= 1, "in [0, 1]")
+        _check(self, "drop_path", lambda v: 0 <= v < 1, "in [0, 1)")
+        if self.recipe:
+            from .recipes import recipe_values
+
+            recipe_values(self.recipe)
         for name in ("weight_decay", "warmup_epochs", "min_lr", "grad_clip", "label_smoothing"):
             _check(self, name, lambda v: v >= 0, ">= 0")
         for name in ("threads", "workers", "ckpt_every"):

@@ -1,5 +1,8 @@
 """Losses on per-timestep logits ``[T, B, K]``.
 
+Targets are class indices ``[B]`` or class probabilities ``[B, K]`` (mixed labels of mixup /
+cutmix); label smoothing applies to both (to probabilities as ``(1 - eps) p + eps / K``).
+
 * ``"ce"`` (method.md 4): cross-entropy of the time-mean output.
 * ``"tet"`` (Deng et al., ICLR 2022): ``(1 - lam) * mean_t CE(out[t], y) + lam * MSE(out, 1)``.
 
@@ -27,8 +30,11 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 def _check(logits: torch.Tensor, target: torch.Tensor) -> None:
     if logits.dim() != 3:
         raise ValueError(f"expected per-timestep logits [T, B, K], got shape {tuple(logits.shape)}")
-    if target.shape != logits.shape[1:2]:
-        raise ValueError(f"targets {tuple(target.shape)} do not match batch size {logits.shape[1]}")
+    if target.shape != logits.shape[1:2] and target.shape != logits.shape[1:]:
+        raise ValueError(
+            f"targets {tuple(target.shape)} must be class indices [{logits.shape[1]}] or "
+            f"class probabilities {list(logits.shape[1:])} (mixup / cutmix)"
+        )
 
 
 def mean_ce_loss(
@@ -49,7 +55,8 @@ def tet_loss(
     _check(logits, target)
     t, b, k = logits.shape
     flat = logits.float().reshape(t * b, k)
-    ce = F.cross_entropy(flat, target.repeat(t), label_smoothing=label_smoothing)
+    repeated = target.repeat(t, *([1] * (target.dim() - 1)))  # indices [B] or probs [B, K]
+    ce = F.cross_entropy(flat, repeated, label_smoothing=label_smoothing)
     if lam == 0:
         return ce
     return (1.0 - lam) * ce + lam * F.mse_loss(flat, torch.ones_like(flat))

@@ -25,7 +25,8 @@ def build_train_model(
 ) -> nn.Module:
     """``cfg.model`` with ``cfg``'s neuron options, T, dropout, sized for ``input_shape``.
 
-    Models that take an ``input_size`` option (the CNNs) get the data's height.
+    Models that take an ``input_size`` option (the CNNs) get the data's height; ``drop_path > 0``
+    is passed to the model (the transformers take it; other models refuse it).
     """
     common = dict(
         num_classes=num_classes,
@@ -33,6 +34,7 @@ def build_train_model(
         timesteps=cfg.timesteps,
         neuron_kwargs=cfg.neuron_kwargs(),
         dropout=None if cfg.dropout < 0 else cfg.dropout,
+        **({"drop_path": cfg.drop_path} if cfg.drop_path > 0 else {}),
     )
     try:
         try:

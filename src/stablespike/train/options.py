@@ -83,10 +83,22 @@ def given_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def resolve_config(args: argparse.Namespace, base: dict[str, Any] | None = None) -> TrainConfig:
-    """Defaults, then ``base``, then ``--config FILE``, then the flags; validated."""
+    """Defaults, then ``--recipe``'s values, ``base``, ``--config FILE``, the flags; validated."""
     values: dict[str, Any] = dict(base or {})
     config_path = getattr(args, "config", None)
     if config_path:
         values.update(load_config_file(config_path))
     values.update(given_options(args))
-    return TrainConfig.from_dict(values).validate()
+    return TrainConfig.from_dict(with_recipe(values)).validate()
+
+
+def with_recipe(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` on top of the values of the recipe they name (if any): recipe < values."""
+    from .config import normalise_keys
+    from .recipes import recipe_values
+
+    values = normalise_keys(values, source="options")
+    name = values.get("recipe")
+    if not name:
+        return values
+    return {**recipe_values(str(name)), **values}

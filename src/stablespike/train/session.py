@@ -149,6 +149,8 @@ def _run_owned(
         scaler=scaler,
         grad_clip=cfg.grad_clip,
         skip_nonfinite=cfg.skip_nonfinite,
+        augment=cfg.batch_augment(bundle.num_classes, ctx.rank),
+        step_index=lambda: progress.global_step,
     )
     if ctx.is_main:
         where = (

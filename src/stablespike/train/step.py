@@ -84,6 +84,9 @@ class StepRunner:
         scaler: torch.amp.GradScaler | None = None,
         grad_clip: float = 0.0,
         skip_nonfinite: bool = False,
+        augment: Callable[[torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
+        | None = None,
+        step_index: Callable[[], int] | None = None,
     ) -> None:
         self.model, self.optimizer, self.scheduler, self.loss_fn = (
             model,
@@ -97,6 +100,10 @@ class StepRunner:
         self.grad_clip = grad_clip
         self.skip_nonfinite = skip_nonfinite
         self.params = [p for p in model.parameters() if p.requires_grad]
+        # batch augmentation (mixup, ...): ``augment(x, y, step) -> (x, target)``, with the
+        # global step from ``step_index`` so that a resumed run draws the same augmentation
+        self.augment = augment
+        self.step_index = step_index or (lambda: 0)
 
     def _buffers(self) -> dict[str, torch.Tensor] | None:
         if not self.skip_nonfinite:
@@ -126,9 +133,12 @@ class StepRunner:
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
         saved = self._buffers()
         self.model.train()
+        target = y
+        if self.augment is not None:
+            x, target = self.augment(x, y, self.step_index())
         with self.autocast():
             logits = self.model(x)
-            loss = self.loss_fn(logits, y)
+            loss = self.loss_fn(logits, target)
         value = float(loss.detach())
         if any_rank(not math.isfinite(value), self.ctx):
             self._reject("loss", value, saved)
