@@ -78,3 +78,24 @@ def test_no_graph_breaks_in_the_model(training: bool) -> None:
     explained = torch._dynamo.explain(model)(_input(8, None, torch.float32))
     assert explained.graph_break_count == 0, [b.reason for b in explained.break_reasons]
     assert explained.graph_count == 1
+
+
+@pytest.mark.parametrize("name", ["spikformer-tiny", "qkformer-tiny", "spikingresformer-tiny"])
+def test_compiled_transformers_match_eager(name: str) -> None:
+    """The transformers (attention products, DSSA's rate buffers) under torch.compile: outputs,
+    gradients and buffers equal to eager in float64 (Spikformer through a changed batch size;
+    one size for the others, to keep the suite short)."""
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    eager = build_model(name, num_classes=10, in_channels=1, timesteps=2).double()
+    compiled_model = copy.deepcopy(eager)
+    compiled = torch.compile(compiled_model, backend="aot_eager")
+    for batch in (4, 3) if name == "spikformer-tiny" else (4,):
+        x = _input(batch, None, torch.float64)
+        out_e, grads_e = _step(eager, x)
+        out_c, grads_c = _step(compiled, x)
+        torch.testing.assert_close(out_c, out_e, rtol=1e-9, atol=1e-9)
+        for gc, ge in zip(grads_c, grads_e, strict=True):
+            torch.testing.assert_close(gc, ge, rtol=1e-7, atol=1e-9)
+    for a, b in zip(eager.buffers(), compiled_model.buffers(), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-12)
