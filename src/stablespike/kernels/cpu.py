@@ -49,6 +49,16 @@ def _modes(modes: Sequence[int]) -> ctypes.Array[ctypes.c_int64]:
     return (ctypes.c_int64 * 3)(*modes)
 
 
+def _library(
+    cdt: torch.dtype, surrogate: str, decay_input: bool, reset: str, detach_reset: bool
+) -> ctypes.CDLL:
+    """The kernel library of one neuron configuration (forward and backward share it)."""
+    variant = cpu_build.Variant(
+        cdt, surrogate, bool(decay_input), reset == "soft", bool(detach_reset)
+    )
+    return cpu_build.library(variant)
+
+
 def _check(code: int, what: str) -> None:
     if code != 0:
         raise RuntimeError(f"the fused CPU kernel's {what} refused its arguments (code {code})")
@@ -76,9 +86,7 @@ def forward(
     cdt = compute_dtype(x.dtype)
     lay, (kf, vf, uf) = kernel_params(step, (k, vth, v0), cdt)
     split = None if stat_shape is None else statistic_split(lay, step, stat_shape)
-    lib = cpu_build.library(
-        cpu_build.Variant(cdt, surrogate, bool(decay_input), reset == "soft", bool(detach_reset))
-    )
+    lib = _library(cdt, surrogate, decay_input, reset, detach_reset)
     xc = x.detach().to(cdt).contiguous()
     out = torch.empty_like(xc)
     v_last = torch.empty(step, dtype=cdt)
@@ -118,9 +126,7 @@ def backward(
     """Gradients for ``x`` (empty if not ``need_gx``), ``k``, ``Vthr`` and ``U[0]``."""
     cdt = compute_dtype(x.dtype)
     lay, (kf, vf, uf) = kernel_params(x.shape[1:], (k, vth, v0), cdt)
-    lib = cpu_build.library(
-        cpu_build.Variant(cdt, surrogate, bool(decay_input), reset == "soft", bool(detach_reset))
-    )
+    lib = _library(cdt, surrogate, decay_input, reset, detach_reset)
     n = lay.rows * lay.cols
     xc = x.detach().to(cdt).contiguous()
     go = grad_out.detach().to(cdt).contiguous()
@@ -128,16 +134,16 @@ def backward(
     if gv is not None and gv.numel() != n:
         raise ValueError(f"grad_v has {gv.numel()} values for {n} neurons")
     gx = torch.empty_like(xc) if need_gx else _EMPTY.to(cdt)
+    # per constant: per-neuron values ([N], modes COL / FULL) or per-row float64 sums ([R])
+    per_neuron = [m in (COL, FULL) for m in lay.modes]
     bufs = []
-    for p, mode in enumerate(lay.modes):
-        wanted = p < 2 or need_gv0
-        if not wanted:
+    for p, pn in enumerate(per_neuron):
+        if not (p < 2 or need_gv0):  # U[0]'s gradient not wanted
             bufs.append(_EMPTY.to(torch.float64))
-        elif mode in (COL, FULL):
+        elif pn:
             bufs.append(torch.empty(n, dtype=cdt))
         else:
             bufs.append(torch.empty(lay.rows, dtype=torch.float64))
-    per_neuron = [m in (COL, FULL) for m in lay.modes]
     rowsum = (ctypes.c_void_p * 3)(
         *(None if pn else _ptr(b) for b, pn in zip(bufs, per_neuron, strict=True))
     )
