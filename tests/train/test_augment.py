@@ -18,7 +18,7 @@ from stablespike.train.augment import (
     random_erasing,
 )
 from stablespike.train.config import TrainConfig
-from stablespike.train.errors import ConfigError
+from stablespike.core.errors import ConfigError
 from stablespike.train.losses import mean_ce_loss, tet_loss
 from stablespike.train.options import add_config_arguments, resolve_config
 from stablespike.train.recipes import RECIPES, recipe_values

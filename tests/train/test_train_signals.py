@@ -13,7 +13,7 @@ import torch
 from train_helpers import TINY_ARGS, checkpoint_tensors, cli, make_tiny_npz, start_cli, wait_for
 
 from stablespike.train.checkpoint import load_checkpoint
-from stablespike.train.errors import StopNow
+from stablespike.core.errors import StopNow
 from stablespike.train.stopping import StopSignals
 
 pytestmark = pytest.mark.slow
@@ -136,7 +136,7 @@ def test_a_stop_at_the_end_of_an_epoch_resumes_exactly(
     from train_helpers import tiny_config
 
     from stablespike.train import session
-    from stablespike.train.errors import StopRequested
+    from stablespike.core.errors import StopRequested
 
     quiet = lambda _m: None  # noqa: E731
     cfg = dict(ckpt_every=0, backend="reference")

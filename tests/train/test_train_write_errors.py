@@ -16,7 +16,7 @@ from train_helpers import REPO, TINY_ARGS, cli_env, tiny_config
 from stablespike.cli import main
 from stablespike.train import checkpoint as ck
 from stablespike.train import fileio
-from stablespike.train.errors import CheckpointError, WriteError
+from stablespike.core.errors import CheckpointError, WriteError
 from stablespike.train.session import train
 
 

@@ -148,8 +148,8 @@ def _header(args: argparse.Namespace, settings: object, results: dict, runs: int
 
 def run(args: argparse.Namespace) -> int:
     """Run the command; returns 0, or 1 when an option is bad or a run failed."""
+    from ..core.errors import ConfigError
     from ..train.cli_common import run_reporting_errors
-    from ..train.errors import ConfigError
 
     failures = 0
 

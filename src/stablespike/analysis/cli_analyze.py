@@ -81,8 +81,8 @@ def _device(choice: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command; returns the exit status (1 on a bad checkpoint, data or option)."""
+    from ..core.errors import ConfigError
     from ..train.cli_common import run_reporting_errors
-    from ..train.errors import ConfigError
 
     def job() -> None:
         import torch

@@ -80,14 +80,13 @@ def run(args: argparse.Namespace) -> int:
     def job() -> None:
         import torch
 
+        from ..core.errors import ConfigError, FoldError
+        from ..core.fileio import atomic_write
         from ..neurons import TrLIF
         from ..train.batches import TrainData
         from ..train.distributed import distributed_session
-        from ..train.errors import ConfigError
-        from ..train.fileio import atomic_write
         from ..train.seeding import configure_determinism
         from ..train.trained_model import read_checkpoint, rebuild_model
-        from .errors import FoldError
         from .fold import fold_thresholds
         from .nir_export import DEFAULT_DT, NIRExportError, to_nir
         from .torch_export import export_folded

@@ -18,8 +18,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from ..core.errors import NonFiniteError, StopNow, StopRequested, TrainError
 from ..data import DatasetError
-from .errors import NonFiniteError, StopNow, StopRequested, TrainError
 
 __all__ = ["run_reporting_errors"]
 

@@ -111,8 +111,8 @@ def run(args: argparse.Namespace) -> int:
         return run_reporting_errors("eval", lambda: _anytime_job(args))
 
     def job() -> None:
+        from ..core.fileio import atomic_write_text
         from .checkpoint_eval import evaluate_checkpoint
-        from .fileio import atomic_write_text
 
         report = evaluate_checkpoint(
             args.checkpoint,
@@ -133,9 +133,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _anytime_job(args: argparse.Namespace) -> None:
     """``--anytime``: the sweep table, its JSON and plot (stablespike.deploy.anytime_eval)."""
+    from ..core.errors import ConfigError
+    from ..core.fileio import atomic_write_text
     from ..deploy.anytime_eval import evaluate_anytime, format_anytime_report, plot_anytime
-    from .errors import ConfigError
-    from .fileio import atomic_write_text
 
     try:
         values = (

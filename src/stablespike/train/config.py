@@ -16,7 +16,7 @@ Example:
     >>> TrainConfig(lr=-1).validate()
     Traceback (most recent call last):
     ...
-    stablespike.train.errors.ConfigError: lr must be > 0, got -1.0
+    stablespike.core.errors.ConfigError: lr must be > 0, got -1.0
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError
+from ..core.errors import ConfigError
 
 __all__ = ["TrainConfig", "config_diff", "load_config_file", "option_fields"]
 

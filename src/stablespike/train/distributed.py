@@ -27,7 +27,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .errors import ConfigError, PeerError
+from ..core.errors import ConfigError, PeerError
 
 __all__ = [
     "DistContext",

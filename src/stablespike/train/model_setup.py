@@ -13,9 +13,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..core.errors import ConfigError
 from ..models import build_model
 from .config import TrainConfig
-from .errors import ConfigError
 
 __all__ = ["build_train_model", "compile_model", "compile_seconds"]
 

@@ -22,10 +22,10 @@ from typing import Any
 
 from torch import nn
 
+from ..core.errors import CheckpointError
 from ..models import model_from_config
 from .checkpoint import load_checkpoint, require_entries
 from .config import TrainConfig
-from .errors import CheckpointError
 from .run_state import restore_model
 
 

@@ -30,6 +30,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from ...core.fileio import atomic_write_json
 from .grid import Cell
 from .settings import GridSettings, model_fingerprint, pin_settings
 from .subset import write_fashion_mnist_subset
@@ -80,13 +81,6 @@ def collect_results(
     out = Path(out_dir).resolve()
     found = {c.key(): [load_result(out, c, s) for s in seeds] for c in cells}
     return {k: [r for r in v if r is not None] for k, v in found.items()}
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
 
 
 def train_cell(
@@ -141,7 +135,7 @@ def train_cell(
         result.update(measure_checkpoint(run_dir / "best.pt"))
         (run_dir / "last.pt").unlink(missing_ok=True)  # best.pt is kept for `analyze`
     result["wall_time_s"] = time.perf_counter() - started
-    _write_json(run_dir / RESULT_FILE, result)
+    atomic_write_json(run_dir / RESULT_FILE, result)
     return result
 
 

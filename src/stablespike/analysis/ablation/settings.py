@@ -27,6 +27,8 @@ from typing import Any
 
 from torch import nn
 
+from ...core.fileio import atomic_write_json
+
 FASHION_MNIST_TRAIN, FASHION_MNIST_TEST = 60_000, 10_000
 
 
@@ -114,6 +116,4 @@ def pin_settings(out_dir: Path, settings: GridSettings, fingerprint: str = "") -
                 "use the same options or another --out"
             )
         return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    data = {**settings.to_dict(), "fingerprint": fingerprint}
-    path.write_text(json.dumps(data, indent=1) + "\n")
+    atomic_write_json(path, {**settings.to_dict(), "fingerprint": fingerprint})
