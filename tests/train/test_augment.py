@@ -8,6 +8,7 @@ import importlib.util
 import pytest
 import torch
 
+from stablespike.core.errors import ConfigError
 from stablespike.models.transformers import DropPath
 from stablespike.train.augment import (
     BatchAugment,
@@ -18,9 +19,8 @@ from stablespike.train.augment import (
     random_erasing,
 )
 from stablespike.train.config import TrainConfig
-from stablespike.core.errors import ConfigError
 from stablespike.train.losses import mean_ce_loss, tet_loss
-from stablespike.train.options import add_config_arguments, resolve_config
+from stablespike.train.config import add_config_arguments, resolve_config
 from stablespike.train.recipes import RECIPES, recipe_values
 
 

@@ -222,7 +222,7 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write(path, lambda f: f.write(data), size_hint=len(data))
 
 
-def atomic_write_json(path: str | os.PathLike[str], data: Any, *, indent: int = 1) -> None:
+def atomic_write_json(path: str | os.PathLike[str], data: Any, *, indent: int | None = 1) -> None:
     """Write ``data`` as JSON (one trailing newline) to ``path`` atomically."""
     atomic_write_text(path, json.dumps(data, indent=indent) + "\n")
 
