@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from stablespike import TrLIF
-from stablespike.cli import main
 from stablespike.bench.impls import Unavailable, make_layer
 from stablespike.bench.runs import resnet19_with
 from stablespike.bench.tools import copy_bandwidth, median_times, peak_bytes, saved_bytes
+from stablespike.cli import main
 
 
 def test_tools_measure_what_they_claim() -> None:

@@ -18,9 +18,8 @@ from stablespike.train.augment import (
     randaugment,
     random_erasing,
 )
-from stablespike.train.config import TrainConfig
+from stablespike.train.config import TrainConfig, add_config_arguments, resolve_config
 from stablespike.train.losses import mean_ce_loss, tet_loss
-from stablespike.train.config import add_config_arguments, resolve_config
 from stablespike.train.recipes import RECIPES, recipe_values
 
 

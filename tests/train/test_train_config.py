@@ -8,8 +8,14 @@ from pathlib import Path
 import pytest
 
 from stablespike.core.errors import ConfigError
-from stablespike.train.config import TrainConfig, config_diff, load_config_file, option_fields
-from stablespike.train.config import add_config_arguments, resolve_config
+from stablespike.train.config import (
+    TrainConfig,
+    add_config_arguments,
+    config_diff,
+    load_config_file,
+    option_fields,
+    resolve_config,
+)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -56,8 +56,6 @@ LEARNABLE: tuple[str, ...] = ("tau", "threshold")
 """The per-layer LIF parameters that ``--learn`` can make trainable."""
 
 
-
-
 __all__ = [
     "TrainConfig",
     "add_config_arguments",
