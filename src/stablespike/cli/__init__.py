@@ -52,7 +52,7 @@ def register_command(name: str, module: str, help_text: str) -> None:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; with ``command``, only that subcommand's module is imported."""
-    from .. import __version__
+    from ..core import __version__
 
     parser = argparse.ArgumentParser(
         prog="stablespike",

@@ -10,3 +10,6 @@
 
 Nothing here imports torch.
 """
+
+__version__ = "0.1.0"
+"""The version of stablespike (also ``stablespike.__version__``)."""

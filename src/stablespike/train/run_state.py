@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import __version__
+from ..core import __version__
 from ..core.errors import CheckpointError
 from .checkpoint import load_model_state
 from .config import TrainConfig
