@@ -97,11 +97,11 @@ def write_error(
             needs = f"the file needs more than {_size(written)}" if written else ""
         left = f"{_size(free)} free on that file system" if free is not None else ""
         detail = ", ".join(x for x in (needs, left) if x)
-        text += (f"; {detail}" if detail else "") + "; free some space or write elsewhere (--out)"
+        text += (f"; {detail}" if detail else "") + "; free some space or choose another --run-dir"
     elif code in (errno.EACCES, errno.EPERM):
         text += f"; check the permissions of {path.parent}"
     elif code == errno.EROFS:
-        text += "; write to a writable file system (--out)"
+        text += "; choose a --run-dir on a writable file system"
     if path.suffix == ".pt" or path.name.startswith("metrics"):
         text += f" (the previous {path.name}, if any, is unchanged)"
     out = WriteError(text)
