@@ -12,7 +12,7 @@ Example:
     >>> build_datasets("no-such-set")
     Traceback (most recent call last):
     ...
-    ValueError: unknown dataset 'no-such-set'; known: cifar10, cifar100, cifar10_dvs, dvs_gesture, fashion_mnist, imagenet, ncaltech101, nmnist, npz:PATH, tonic:NAME
+    stablespike.core.errors.ConfigError: unknown dataset 'no-such-set'; available: cifar10, cifar100, cifar10_dvs, dvs_gesture, fashion_mnist, imagenet, ncaltech101, nmnist, npz:PATH, tonic:NAME
 """
 
 from __future__ import annotations
