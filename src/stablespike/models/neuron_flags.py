@@ -1,4 +1,4 @@
-"""Turning the ablation flags of method.md 5 into ``neuron_kwargs`` for :func:`build_model`.
+"""Turning the ablation flags of docs/METHOD.md §5.1 into ``neuron_kwargs`` for :func:`build_model`.
 
 ``--surrogate trsg|as|rs``, ``--no-mp-init`` and ``--learn tau,threshold|tau|threshold|none``
 map one-to-one onto ``TrLIF`` options, so every ablation is one flag away.

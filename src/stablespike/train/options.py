@@ -29,7 +29,7 @@ _GROUP_TITLES = {
     "run": "run",
     "data": "data",
     "model": "model",
-    "neuron": "neuron (ablations of method.md 5)",
+    "neuron": "neuron (ablations of docs/METHOD.md §5.1)",
     "loss": "loss",
     "optim": "optimisation",
     "output": "checkpoints and logging",
