@@ -12,7 +12,7 @@ import os as _os
 import sys as _sys
 
 # On a shared CPU, OpenMP threads that spin while waiting stall whenever another process holds a
-# core (2-thread training ran 5x slower than 1 thread under load). libgomp reads this at load, so
+# core. libgomp reads this at load, so
 # it only takes effect when stablespike is imported before torch (as the `stablespike` command
 # does); an explicit OMP_WAIT_POLICY always wins.
 if "torch" not in _sys.modules:
