@@ -1,4 +1,4 @@
-"""Energy estimate from synaptic-operation counts (45 nm CMOS figures, method.md 5).
+"""Energy estimate from synaptic-operation counts (45 nm CMOS figures, docs/METHOD.md §5.3).
 
 A spike-driven synapse performs an accumulate (AC), a real-valued one a multiply-accumulate
 (MAC)::

@@ -1,4 +1,4 @@
-"""Gradient-stability metrics of method.md 5: AbsStr, RatioAG and GradCV.
+"""Gradient-stability metrics of docs/METHOD.md §5.2: AbsStr, RatioAG and GradCV.
 
 For the gradients ``g_1..g_N`` of the loss w.r.t. a layer's pre-spike potentials ``H`` (every
 neuron, sample and timestep is one entry), with ``A = {i : g_i != 0}``::

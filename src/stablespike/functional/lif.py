@@ -1,4 +1,4 @@
-"""The readable, per-step definition of the TrLIF neuron (method.md 1 and 3).
+"""The readable, per-step definition of the TrLIF neuron (docs/METHOD.md §1.2 and §3).
 
 One step, input current ``X[t]``, previous potential ``U[t-1]``, ``k = 1 / tau``::
 

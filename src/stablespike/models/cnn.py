@@ -6,7 +6,7 @@ A layout like ``"64C3-AP2-128C3-128C3-AP2-256C3-256C3-AP2-1024FC"`` reads:
   the non-spiking stem (:class:`~stablespike.models.stem.InputStem`) followed by its LIF;
 * ``AP<k>`` / ``MP<k>``: average / max pooling ``k x k`` (stride ``k``) on every timestep;
 * ``<n>FC``: dropout, a hidden fully connected layer with ``n`` units + BN (over ``T * B``,
-  like the convs; our choice, method.md does not say) + LIF.
+  like the convs; our choice, docs/METHOD.md §4.2) + LIF.
 
 The non-spiking head (dropout, then FC to ``num_classes``) is always appended, so it is not part
 of the layout. ``stem_pool=k`` average-pools the non-spiking stem output before its LIF (see
@@ -145,7 +145,7 @@ class SpikingCNN(nn.Module):
 
 
 DVS_LAYOUT = "64C3-AP2-128C3-128C3-AP2-256C3-256C3-AP2-1024FC"
-"""The 7-layer DVS CNN of method.md 4 (``...-1024FC-10FC``, the last FC being the head)."""
+"""The 7-layer DVS CNN of docs/METHOD.md §4.2 (``...-1024FC-10FC``, the last FC being the head)."""
 
 register_model("cnn7-dvs", default_dropout=0.5)(
     partial(SpikingCNN, layout=DVS_LAYOUT, input_size=48)

@@ -1,4 +1,4 @@
-"""The paper's ablation numbers (method.md 5), to print beside the measured ones.
+"""The paper's ablation numbers (docs/METHOD.md §5.4), to print beside the measured ones.
 
 Top-1 % on CIFAR-100 (ResNet-19, T = 4) unless noted; ``None`` where the paper reports
 divergence; thresholds the paper did not list are absent.
