@@ -28,7 +28,8 @@ from .cnn import SpikingCNN, parse_layout
 from .layers import SeqConvBN, SeqLinearBN, TimeFolded
 from .neuron import NeuronFactory, NeuronSpec
 from .neuron_flags import neuron_kwargs_from_flags, parse_learn
-from .readout import spiking_layers, time_mean_logits
+from .introspect import FiringRates, neuron_parameters, neuron_values, spiking_layers
+from .readout import time_mean_logits
 from .registry import (
     available_models,
     build_model,
@@ -41,6 +42,7 @@ from .stem import InputStem, set_timesteps
 
 __all__ = [
     "BasicBlock",
+    "FiringRates",
     "InputStem",
     "NeuronFactory",
     "NeuronSpec",
@@ -55,6 +57,8 @@ __all__ = [
     "default_dropout",
     "model_from_config",
     "neuron_kwargs_from_flags",
+    "neuron_parameters",
+    "neuron_values",
     "parse_layout",
     "parse_learn",
     "register_model",
