@@ -25,10 +25,10 @@ Example:
 from . import cnn, fmnist_cnn, resnet, transformers  # noqa: F401  (register the models)
 from .blocks import BasicBlock, SEWBlock
 from .cnn import SpikingCNN, parse_layout
+from .introspect import FiringRates, neuron_parameters, neuron_values, spiking_layers
 from .layers import SeqConvBN, SeqLinearBN, TimeFolded
 from .neuron import NeuronFactory, NeuronSpec
 from .neuron_flags import neuron_kwargs_from_flags, parse_learn
-from .introspect import FiringRates, neuron_parameters, neuron_values, spiking_layers
 from .readout import time_mean_logits
 from .registry import (
     available_models,
