@@ -94,8 +94,7 @@ def neuron_parameters(model: nn.Module) -> list[dict[str, object]]:
     Raises ``ValueError`` when the model has no spiking layer.
     """
     return [
-        {"layer": name, **layer_values(lif)}
-        for name, lif in spiking_layers(model, required=True)
+        {"layer": name, **layer_values(lif)} for name, lif in spiking_layers(model, required=True)
     ]
 
 
