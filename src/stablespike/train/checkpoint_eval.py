@@ -13,16 +13,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..models import set_timesteps
-from .batches import TrainData
-from .distributed import distributed_session, wrap_model
-from .errors import ConfigError
+from .distributed import wrap_model
 from .evaluation import evaluate
 from .model_setup import compile_model, compile_seconds
-from .seeding import configure_determinism
 from .step import autocast_factory, resolve_amp
 from .summary import layer_report
-from .trained_model import read_checkpoint, rebuild_model
+from .trained_model import open_for_eval
 
 __all__ = ["evaluate_checkpoint"]
 
@@ -46,37 +42,25 @@ def evaluate_checkpoint(
     recorded accuracy is then not comparable. ``compile`` runs the model under
     ``torch.compile`` (the report's ``compile_seconds`` says how long compiling took).
     """
-    path, ckpt, cfg = read_checkpoint(path)
-    changes: dict[str, Any] = {
-        "device": device,
-        "threads": threads,
-        "compile": compile,
-        "compile_backend": compile_backend,
-    }
-    if data_dir:
-        changes["data_dir"] = data_dir
-    if batch_size:
-        changes["eval_batch_size"] = batch_size
-    if timesteps is not None:
-        changes["timesteps"] = timesteps  # event data: frames for this T, not the run's
-    cfg = cfg.replace(**changes).validate()
-    configure_determinism(cfg.deterministic, cfg.threads)
-    with distributed_session(cfg.device) as ctx:
-        model = rebuild_model(ckpt, str(path))
-        if timesteps is not None:
-            try:
-                set_timesteps(model, timesteps)
-            except ValueError as err:
-                raise ConfigError(f"--timesteps: {err}") from None
-        model = compile_model(wrap_model(model, ctx), cfg.compile, cfg.compile_backend)
-        data = TrainData.build(cfg, ctx)
+    with open_for_eval(
+        path,
+        device=device,
+        data_dir=data_dir,
+        batch_size=batch_size,
+        timesteps=timesteps,
+        threads=threads,
+        compile=compile,
+        compile_backend=compile_backend,
+    ) as run:
+        cfg, ctx, ckpt = run.config, run.ctx, run.checkpoint
+        model = compile_model(wrap_model(run.model, ctx), cfg.compile, cfg.compile_backend)
         autocast = autocast_factory(resolve_amp(cfg.amp, ctx.device), ctx.device)
-        result = evaluate(model, data.test_batches(), ctx, autocast=autocast)
+        result = evaluate(model, run.test_batches(), ctx, autocast=autocast)
         recorded = ckpt.get("metrics") or {}
         progress = ckpt.get("progress") or {}
         return {
-            "checkpoint": str(path),
-            "dataset": data.bundle.name,
+            "checkpoint": str(run.path),
+            "dataset": run.dataset,
             "model": cfg.model,
             "timesteps": timesteps or cfg.timesteps,
             "epoch": recorded.get("epoch", progress.get("epoch")),
