@@ -5,16 +5,10 @@ for one release. ``PASS_THROUGH`` is deprecated: use
 :func:`stablespike.models.spike_path.keeps_spikes`.
 
 Example:
-    >>> import torch
-    >>> from torch import nn
-    >>> from stablespike import TrLIF
-    >>> from stablespike.models.spike_path import SpikeTracker
-    >>> lif, pool = TrLIF(mp_init=False), nn.AvgPool1d(2)
-    >>> model = nn.Sequential(lif, pool)
-    >>> with SpikeTracker(model) as tracker:
-    ...     y = model(torch.rand(2, 1, 4) * 3)           # [T, B, features]
-    >>> tracker.is_spike_derived(y), tracker.is_spike_derived(y * 2)
-    (True, False)
+    >>> from stablespike.analysis import spike_tracker
+    >>> from stablespike.models import spike_path
+    >>> spike_tracker.SpikeTracker is spike_path.SpikeTracker
+    True
 """
 
 from __future__ import annotations

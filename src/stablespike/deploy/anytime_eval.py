@@ -26,13 +26,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import torch
 
 from ..analysis.energy import E_AC_PJ, E_MAC_PJ
 from .anytime import anytime
 from .policy import ExitPolicy, exit_steps
+
+if TYPE_CHECKING:
+    from ..train.trained_model import EvalOverrides
 
 __all__ = [
     "DEFAULT_VALUES",
@@ -176,14 +179,14 @@ def evaluate_anytime(
     values: tuple[float, ...] | None = None,
     target_drop: float | None = None,
     calibration: int = 5000,
-    data_dir: str | None = None,
-    batch_size: int | None = None,
-    device: str = "auto",
-    timesteps: int | None = None,
-    threads: int = 0,
     save: bool = True,
+    **overrides: Unpack[EvalOverrides],
 ) -> dict[str, Any]:
-    """The anytime sweep of ``checkpoint`` on its test set (see the module docstring)."""
+    """The anytime sweep of ``checkpoint`` on its test set (see the module docstring).
+
+    ``overrides``: ``device`` (default ``auto``), ``data_dir``, ``batch_size``, ``timesteps``,
+    ``threads``, ``dataset`` (:func:`~stablespike.train.open_for_eval`).
+    """
     from ..train.errors import ConfigError
     from ..train.fileio import atomic_write_text
     from ..train.trained_model import open_for_eval
@@ -194,14 +197,7 @@ def evaluate_anytime(
         )
     for value in values or ():
         ExitPolicy(kind, value)  # validates before the expensive part
-    with open_for_eval(
-        checkpoint,
-        device=device,
-        data_dir=data_dir,
-        batch_size=batch_size,
-        timesteps=timesteps,
-        threads=threads,
-    ) as run:
+    with open_for_eval(checkpoint, **overrides) as run:
         if run.ctx.world_size != 1:
             raise ConfigError("--anytime runs in one process")
         path, cfg, model = run.path, run.config, run.model

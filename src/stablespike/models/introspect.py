@@ -30,7 +30,7 @@ Example:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Self
 
@@ -41,6 +41,7 @@ from ..neurons import TrLIF
 
 __all__ = [
     "FiringRates",
+    "HookedObserver",
     "as_value",
     "layer_values",
     "neuron_parameters",
@@ -68,8 +69,12 @@ def as_value(t: torch.Tensor) -> float | list[float]:
     return float(t) if t.dim() == 0 else [float(v) for v in t.flatten()]
 
 
-def layer_values(lif: nn.Module) -> dict[str, float | list[float]]:
-    """``{"tau", "threshold", "mp_mean"}`` of one spiking layer (see the module docs)."""
+def layer_values(lif: Any) -> dict[str, float | list[float]]:
+    """``{"tau", "threshold", "mp_mean"}`` of one spiking layer (see the module docs).
+
+    ``lif``: a :class:`~stablespike.TrLIF`, or any layer with ``tau``, ``threshold`` and
+    ``mp_mean`` tensors.
+    """
     return {
         "tau": as_value(lif.tau),
         "threshold": as_value(lif.threshold),
@@ -77,7 +82,7 @@ def layer_values(lif: nn.Module) -> dict[str, float | list[float]]:
     }
 
 
-def neuron_values(layers: list[tuple[str, nn.Module]]) -> dict[str, dict[str, Any]]:
+def neuron_values(layers: Sequence[tuple[str, nn.Module]]) -> dict[str, dict[str, Any]]:
     """``{layer: {"tau", "threshold", "mp_mean", "mp_init"}}`` (floats, or lists when per channel).
 
     ``layers``: ``(name, layer)`` pairs, e.g. :func:`spiking_layers` of a model.
@@ -98,7 +103,37 @@ def neuron_parameters(model: nn.Module) -> list[dict[str, object]]:
     ]
 
 
-class FiringRates:
+class HookedObserver:
+    """Something that watches a model through hooks: :meth:`attach` / :meth:`detach`, ``with``.
+
+    A subclass implements :meth:`_register` (install its hooks, return their handles).
+    """
+
+    _handles: list[Any]
+
+    def _register(self) -> list[Any]:
+        raise NotImplementedError
+
+    def attach(self) -> Self:
+        """Start observing (idempotent)."""
+        if not getattr(self, "_handles", None):
+            self._handles = self._register()
+        return self
+
+    def detach(self) -> None:
+        """Stop observing; what was recorded is kept."""
+        for h in getattr(self, "_handles", ()):
+            h.remove()
+        self._handles = []
+
+    def __enter__(self) -> Self:
+        return self.attach()
+
+    def __exit__(self, *exc: object) -> None:
+        self.detach()
+
+
+class FiringRates(HookedObserver):
     """Fraction of (neuron, timestep) pairs that spiked, per spiking layer, while attached.
 
     ``spikes[l]`` and ``total[l]`` (float64) count the non-zero outputs and all outputs of layer
@@ -118,8 +153,8 @@ class FiringRates:
         {'0': 1.0}
     """
 
-    def __init__(self, layers: list[tuple[str, nn.Module]], *, per_step: bool = False) -> None:
-        self.layers = layers
+    def __init__(self, layers: Sequence[tuple[str, nn.Module]], *, per_step: bool = False) -> None:
+        self.layers = list(layers)
         self.per_step = bool(per_step)
         self.spikes = torch.zeros(len(layers), dtype=torch.float64)
         self.total = torch.zeros(len(layers), dtype=torch.float64)
@@ -127,27 +162,10 @@ class FiringRates:
         self.step_total: list[torch.Tensor | None] = [None] * len(layers)
         self._handles: list[Any] = []
 
-    # ---------------------------------------------------------------- attach
-    def attach(self) -> Self:
-        """Start counting every forward pass of the layers (idempotent)."""
-        if not self._handles:
-            self._handles = [
-                module.register_forward_hook(self._hook(i))
-                for i, (_, module) in enumerate(self.layers)
-            ]
-        return self
-
-    def detach(self) -> None:
-        """Stop counting; the counts are kept."""
-        for h in self._handles:
-            h.remove()
-        self._handles = []
-
-    def __enter__(self) -> Self:
-        return self.attach()
-
-    def __exit__(self, *exc: object) -> None:
-        self.detach()
+    def _register(self) -> list[Any]:
+        return [
+            module.register_forward_hook(self._hook(i)) for i, (_, module) in enumerate(self.layers)
+        ]
 
     @contextmanager
     def attached(self) -> Iterator[Self]:

@@ -47,7 +47,7 @@ import operator
 import re
 from dataclasses import dataclass
 from enum import Enum, auto
-from typing import Any, Self
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -63,6 +63,7 @@ from torch.nn.modules.pooling import (
 )
 
 from ..neurons import TrLIF
+from .introspect import HookedObserver
 from .transformers import SpikeMatmul
 
 __all__ = [
@@ -337,7 +338,7 @@ def _storage_key(x: torch.Tensor) -> tuple[str, int]:
     return (x.device.type, x.untyped_storage().data_ptr())
 
 
-class SpikeTracker:
+class SpikeTracker(HookedObserver):
     """Tags the spike-derived tensors of ``model``'s forward passes (see the module docs)."""
 
     def __init__(self, model: nn.Module) -> None:
@@ -346,29 +347,18 @@ class SpikeTracker:
         self._alive: list[torch.Tensor] = []
         self._handles: list[Any] = []
 
-    def attach(self) -> Self:
-        """Start tagging (idempotent)."""
-        if self._handles:
-            return self
-        self._handles.append(self.model.register_forward_pre_hook(lambda *_: self.clear()))
+    def _register(self) -> list[Any]:
+        handles = [self.model.register_forward_pre_hook(lambda *_: self.clear())]
         for m in self.model.modules():
             if isinstance(m, TrLIF):
-                self._handles.append(m.register_forward_hook(self._tag_output))
+                handles.append(m.register_forward_hook(self._tag_output))
             elif keeps_spikes(m):
-                self._handles.append(m.register_forward_hook(self._propagate))
-        return self
+                handles.append(m.register_forward_hook(self._propagate))
+        return handles
 
     def detach(self) -> None:
         """Stop tagging; the tags of the last forward stay until :meth:`clear`."""
-        for h in self._handles:
-            h.remove()
-        self._handles = []
-
-    def __enter__(self) -> Self:
-        return self.attach()
-
-    def __exit__(self, *exc: object) -> None:
-        self.detach()
+        super().detach()
 
     def clear(self) -> None:
         """Forget the tags (and release the tensors kept alive for them)."""

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import torch
 from torch import nn
@@ -43,8 +43,11 @@ from .errors import CheckpointError, ConfigError
 from .run_state import restore_model
 from .seeding import configure_determinism
 
+Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
+
 __all__ = [
     "EvalCheckpoint",
+    "EvalOverrides",
     "load_trained_model",
     "open_for_eval",
     "read_checkpoint",
@@ -109,6 +112,17 @@ def _with_overrides(
     return cfg.replace(**changes).validate()
 
 
+class EvalOverrides(TypedDict, total=False):
+    """What a command that evaluates a checkpoint may change (see :func:`open_for_eval`)."""
+
+    device: str
+    data_dir: str | None
+    batch_size: int | None
+    timesteps: int | None
+    threads: int
+    dataset: str | None
+
+
 @dataclass
 class EvalCheckpoint:
     """A checkpoint opened by :func:`open_for_eval`.
@@ -136,11 +150,9 @@ class EvalCheckpoint:
         """The name of the dataset the test batches come from."""
         return self.data.bundle.name
 
-    def test_batches(
-        self, batch_size: int | None = None
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def test_batches(self, batch_size: int | None = None) -> Batches:
         """This process's share of the test set, time-major, on :attr:`device`, in a fixed order."""
-        return self.data.test_batches(batch_size)
+        return cast(Batches, self.data.test_batches(batch_size))
 
 
 @contextmanager
@@ -199,7 +211,7 @@ def test_batches(
     dataset: str | None = None,
     data_dir: str | None = None,
     device: str = "cpu",
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+) -> Batches:
     """Test batches of ``cfg``'s dataset (or ``dataset``) on ``device``, in a fixed order.
 
     One process (``torchrun``'s environment is ignored); ``cfg``: e.g. the configuration
@@ -208,4 +220,4 @@ def test_batches(
     run_cfg = _with_overrides(
         cfg, batch_size=batch_size, dataset=dataset, data_dir=data_dir, device=device
     )
-    yield from TrainData.build(run_cfg, DistContext.single(device)).test_batches()
+    yield from cast(Batches, TrainData.build(run_cfg, DistContext.single(device)).test_batches())
