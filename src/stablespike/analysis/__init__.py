@@ -28,7 +28,7 @@ from .early_exit import EarlyExitAccuracy, early_exit_correct
 from .energy import E_AC_PJ, E_MAC_PJ, energy_pj
 from .gradstats import GradStats
 from .histogram import StreamingHistogram, tv_distance
-from .layers import neuron_layers, neuron_parameters
+from .layers import neuron_layers, neuron_parameters  # neuron_layers: deprecated alias
 from .monitor import NeuronMonitor
 from .report import format_report
 from .save import save_analysis

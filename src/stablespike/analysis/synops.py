@@ -2,7 +2,7 @@
 
 Every ``nn.Linear`` and ``nn.Conv1d/2d/3d`` call is counted from its actual input ``x``:
 
-* spike-driven call (``x`` is spike-derived, see :mod:`~stablespike.analysis.spike_tracker`:
+* spike-driven call (``x`` is spike-derived, see :mod:`~stablespike.models.spike_path`:
   TrLIF outputs, possibly reshaped, locally pooled or dropped out; or every non-zero entry is 1
   or a TrLIF threshold): each non-zero input is added into every output it reaches,
   ``AC = sum over non-zero inputs of their fan-out``. For a linear layer the fan-out is
@@ -47,9 +47,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models.spike_path import SpikeTracker, is_spike_tensor, spike_values
 from ..models.transformers import SpikeMatmul
 from .energy import E_AC_PJ, E_MAC_PJ, energy_pj
-from .spike_tracker import SpikeTracker, is_spike_tensor, spike_values
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}

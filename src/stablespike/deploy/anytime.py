@@ -43,9 +43,9 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from ..analysis.spike_tracker import SpikeTracker, is_spike_tensor, spike_values
 from ..analysis.synops import _CONV, dense_macs
 from ..models.layers import SeqConvBN
+from ..models.spike_path import SpikeTracker, is_spike_tensor, spike_values
 from ..models.stem import InputStem
 from ..neurons import TrLIF, TrLIFState
 from .policy import ExitPolicy, as_policy, update_streak
