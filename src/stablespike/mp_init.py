@@ -38,7 +38,7 @@ import warnings
 
 import torch
 
-from .functional.mp_init import (
+from .functional.mp_statistic import (
     MPStatistic,
     all_reduce_statistic,
     mp_batch_statistic,

@@ -37,9 +37,9 @@ from torch import nn
 
 from ..models.introspect import neuron_parameters
 from .early_exit import EarlyExitAccuracy
+from .gradients import TimestepGradients
 from .monitor import NeuronMonitor
 from .synops import SynOpsCounter
-from .timestep_grads import TimestepGradients
 
 InputFn = Callable[[torch.Tensor], torch.Tensor]
 

@@ -8,7 +8,7 @@ Per layer ``l`` and step ``t = 1..T`` it keeps:
 * a histogram of ``H[t]`` on edges shared by all steps of the layer (fixed by the first batch,
   see :func:`~stablespike.analysis.histogram.edges_from_sample`) and the total-variation distance
   ``TV(p_t, p_T) = 1/2 sum_i |p_t,i - p_T,i|`` of each step's histogram to the last step's;
-* AbsStr, RatioAG and GradCV of ``dL/dH`` (:mod:`~stablespike.analysis.gradstats`), over all
+* AbsStr, RatioAG and GradCV of ``dL/dH`` (:mod:`~stablespike.analysis.gradients`), over all
   steps and per step.
 
 While attached, each TrLIF runs its readable reference recurrence (same numbers, slower).
@@ -38,7 +38,7 @@ from torch import nn
 from ..functional.lif import LIFSequence
 from ..models.introspect import FiringRates, spiking_layers
 from ..neurons import TrLIF
-from .gradstats import GradStats
+from .gradients import GradStats
 from .histogram import StreamingHistogram, edges_from_sample
 
 

@@ -59,7 +59,7 @@ class DataBundle:
 
     Example:
         >>> import torch
-        >>> from stablespike.data.memory import TensorImageDataset
+        >>> from stablespike.data.datasets import TensorImageDataset
         >>> ds = TensorImageDataset(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]))
         >>> DataBundle("toy", ds, ds, num_classes=2, input_shape=(1, 4, 4)).is_sequence
         False

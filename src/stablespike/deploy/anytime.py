@@ -17,7 +17,7 @@ non-spiking stem once (as in the multi-step call, which repeats its output ``T``
 With ``count_ops=True`` the result also holds, per sample, the synaptic operations it used:
 accumulates ``ac`` and multiply-accumulates ``mac`` counted as
 :class:`~stablespike.analysis.SynOpsCounter` counts them (45 nm energy in
-:mod:`stablespike.analysis.energy`).
+:mod:`stablespike.analysis.synops`).
 
 Example:
     >>> import torch

@@ -6,7 +6,7 @@ logits and the synaptic operations of every step (:class:`~stablespike.deploy.An
 setting's exits follow from that record exactly (:func:`~stablespike.deploy.exit_steps`), so a
 sweep of many settings costs one pass. For each setting the sweep reports accuracy, the mean and
 the distribution of timesteps used, accumulates (AC) and multiply-accumulates (MAC) per image and
-the 45 nm energy ``0.9 pJ * AC + 4.6 pJ * MAC`` (:mod:`stablespike.analysis.energy`), next to the
+the 45 nm energy ``0.9 pJ * AC + 4.6 pJ * MAC`` (:mod:`stablespike.analysis.synops`), next to the
 full-``T`` run.
 
 With ``target_drop`` the cheapest setting (least energy) whose accuracy on a calibration part of
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 import torch
 
-from ..analysis.energy import E_AC_PJ, E_MAC_PJ
+from ..analysis.synops import E_AC_PJ, E_MAC_PJ
 from .anytime import anytime
 from .policy import ExitPolicy, exit_steps
 
@@ -294,7 +294,7 @@ def format_anytime_report(report: dict[str, Any]) -> str:
 
 def plot_anytime(report: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """PNG: accuracy vs mean timesteps and vs energy per image, full T marked."""
-    from ..analysis.plotting import pyplot
+    from ..analysis.plots import pyplot
 
     plt = pyplot()
     rows = report["rows"]

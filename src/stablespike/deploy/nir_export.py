@@ -69,7 +69,7 @@ from ..core.errors import FoldError, NIRExportError
 from ..functional.surrogate import scales_output
 from ..models.stem import InputStem
 from ..neurons import TrLIF
-from .channel_scale import ChannelScale
+from .apply import ChannelScale
 from .fold import fold_thresholds
 from .tracing import record_values, trace_for_fold
 

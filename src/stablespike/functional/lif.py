@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import torch
 
-from .mp_init import MPStatistic, grouped_statistic
+from .mp_statistic import MPStatistic, grouped_statistic
 from .surrogate import check_surrogate, scales_output, spike
 
 RESETS: tuple[str, ...] = ("soft", "hard")

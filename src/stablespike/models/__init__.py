@@ -25,9 +25,9 @@ Example:
 from . import cnn, fmnist_cnn, resnet, transformers  # noqa: F401  (register the models)
 from .blocks import BasicBlock, SEWBlock
 from .cnn import SpikingCNN, parse_layout
+from .factory import NeuronFactory, NeuronSpec
 from .introspect import FiringRates, neuron_parameters, neuron_values, spiking_layers
 from .layers import SeqConvBN, SeqLinearBN, TimeFolded
-from .neuron import NeuronFactory, NeuronSpec
 from .readout import time_mean_logits
 from .registry import (
     available_models,

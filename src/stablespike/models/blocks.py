@@ -21,8 +21,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .factory import NeuronFactory
 from .layers import SeqConvBN
-from .neuron import NeuronFactory
 
 
 class SpikingProjection(nn.Module):

@@ -32,10 +32,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .checks import positive_int
+from .factory import NeuronFactory
 from .layers import SeqConvBN, SeqLinearBN, TimeFolded
-from .neuron import NeuronFactory
-from .registry import register_model
+from .registry import positive_int, register_model
 from .stem import InputStem
 
 _TOKEN = re.compile(r"^(?:(?P<conv>\d+)C(?P<k>\d+)|(?P<pool>AP|MP)(?P<pk>\d+)|(?P<fc>\d+)FC)$")

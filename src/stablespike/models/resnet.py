@@ -35,8 +35,8 @@ import torch
 from torch import nn
 
 from .blocks import BasicBlock, SEWBlock, make_stage
+from .factory import NeuronFactory
 from .layers import TimeFolded
-from .neuron import NeuronFactory
 from .registry import register_model
 from .stem import InputStem
 

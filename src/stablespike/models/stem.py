@@ -25,8 +25,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .checks import positive_int
 from .layers import SeqConvBN
+from .registry import positive_int
 
 
 class InputStem(SeqConvBN):
