@@ -8,6 +8,8 @@ Example:
 
 from __future__ import annotations
 
+from pathlib import Path
+
 __all__ = [
     "CheckpointError",
     "ConfigError",
@@ -47,6 +49,8 @@ class WriteError(TrainError, OSError):
     The message names the path and the cause; ``errno`` is the operating system's error code
     and ``path`` the file.
     """
+
+    path: Path
 
 
 class StopRequested(TrainError):
