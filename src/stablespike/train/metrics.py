@@ -14,13 +14,14 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..neurons import TrLIF
 from .distributed import DistContext, all_reduce_sum
 
 __all__ = ["ClassificationMeter", "FiringRates", "correct_per_timestep", "neuron_values"]
@@ -79,7 +80,7 @@ class ClassificationMeter:
         t = self.correct.numel() if self.correct is not None else 0
         packed = torch.zeros(2 + t, dtype=torch.float64)
         packed[0], packed[1] = self.loss_sum, self.count
-        if t:
+        if t and self.correct is not None:
             packed[2:] = self.correct
         packed = all_reduce_sum(packed.to(ctx.device), ctx).cpu()
         self.loss_sum, self.count = float(packed[0]), int(packed[1])
@@ -118,7 +119,7 @@ class FiringRates:
         {'0': 1.0}
     """
 
-    def __init__(self, layers: list[tuple[str, nn.Module]]) -> None:
+    def __init__(self, layers: Sequence[tuple[str, nn.Module]]) -> None:
         self.layers = layers
         self.spikes = torch.zeros(len(layers), dtype=torch.float64)
         self.total = torch.zeros(len(layers), dtype=torch.float64)
@@ -161,7 +162,7 @@ def _as_value(t: torch.Tensor) -> float | list[float]:
     return float(t) if t.dim() == 0 else [float(v) for v in t.flatten()]
 
 
-def neuron_values(layers: list[tuple[str, nn.Module]]) -> dict[str, dict[str, Any]]:
+def neuron_values(layers: Sequence[tuple[str, TrLIF]]) -> dict[str, dict[str, Any]]:
     """``{layer: {"tau", "threshold", "mp_mean"}}`` (floats, or lists when per channel)."""
     out: dict[str, dict[str, Any]] = {}
     for name, lif in layers:
