@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 
-from stablespike.kernels.bench import main
+from stablespike.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["bench", *sys.argv[1:]]))

@@ -39,9 +39,9 @@ timeout 150 "$PY" -m pytest -x -q -p no:cacheprovider tests/kernels/test_fused_c
   -o addopts="" -rs --durations=5 || status=1
 
 echo "== 2. GPU benchmark"
-timeout 75 "$PY" -m stablespike.kernels.bench --device cuda --what kernel --what layer \
+timeout 75 "$PY" -m stablespike bench --device cuda --what kernel --what layer \
   --impl fused --impl reference --shape 4,16,128,32,32 --shape 4,128,128,32,32 --repeats 20 \
-  ${OUT:+--json "$OUT/gpu_bench.jsonl"} || status=1
+  ${OUT:+--json "$OUT/gpu_bench_layer.json"} || status=1
 
 echo "== 3. torch.compile + AMP on CUDA"
 timeout 240 "$PY" - <<'PYEOF' || status=1
@@ -70,8 +70,8 @@ for name, run in (("eager", model), ("compiled", torch.compile(model, dynamic=Tr
 PYEOF
 
 echo "== 4. ResNet-19 training step, fused vs reference"
-timeout 120 "$PY" -m stablespike.kernels.bench --device cuda --what network \
-  --impl fused --impl reference ${OUT:+--json "$OUT/gpu_bench.jsonl"} || status=1
+timeout 120 "$PY" -m stablespike bench --device cuda --what network \
+  --impl fused --impl reference ${OUT:+--json "$OUT/gpu_bench_network.json"} || status=1
 
 echo "== gpu_check finished with status $status"
 exit $status

@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 import torch
 
+from stablespike.bench.tools import reuse_freed_memory
 from stablespike.functional import mp_batch_statistic
 from stablespike.kernels import ops
-from stablespike.kernels.benchtools import reuse_freed_memory
 
 
 def median_ms(fn: Callable[[], object], calls: int = 25, warmup: int = 3) -> float:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
-from stablespike.kernels.bench_runs import resnet19_with
+from stablespike.bench.runs import resnet19_with
 from stablespike.models import time_mean_logits
 
 

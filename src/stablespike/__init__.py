@@ -1,5 +1,8 @@
 """stablespike: stable direct training of spiking neural networks (MP-Init + TrSG).
 
+The names below are imported on first use, so ``import stablespike`` is cheap and changes
+nothing in the process (no environment variable, no thread setting).
+
 Example:
     >>> import torch
     >>> import stablespike as ss
@@ -8,29 +11,40 @@ Example:
     torch.Size([4, 2, 8])
 """
 
-import os as _os
-import sys as _sys
+from __future__ import annotations
 
-# On a shared CPU, OpenMP threads that spin while waiting stall whenever another process holds a
-# core (2-thread training ran 5x slower than 1 thread under load). libgomp reads this at load, so
-# it only takes effect when stablespike is imported before torch (as the `stablespike` command
-# does); an explicit OMP_WAIT_POLICY always wins.
-if "torch" not in _sys.modules:
-    _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from . import functional  # noqa: E402
-from .deploy import FoldError, check_fold, fold_thresholds, plan_fold
-from .models.convert import ConversionError, MPInitNeuron, TrLIFParams, convert, register_neuron
-from .mp_init import MPInitMixin
-from .neurons import TrLIF, TrLIFState
+from .core import __version__
 
-__version__ = "0.1.0"
+_EXPORTS = {
+    "ConfigError": "core.errors",
+    "ConversionError": "core.errors",
+    "DatasetError": "core.errors",
+    "FoldError": "core.errors",
+    "StableSpikeError": "core.errors",
+    "MPInitMixin": "mp_init",
+    "MPInitNeuron": "models.convert",
+    "TrLIF": "neurons",
+    "TrLIFParams": "models.convert",
+    "TrLIFState": "neurons",
+    "check_fold": "deploy",
+    "convert": "models.convert",
+    "fold_thresholds": "deploy",
+    "functional": "",
+    "plan_fold": "deploy",
+    "register_neuron": "models.convert",
+}
 
 __all__ = [
+    "ConfigError",
     "ConversionError",
+    "DatasetError",
     "FoldError",
     "MPInitMixin",
     "MPInitNeuron",
+    "StableSpikeError",
     "TrLIF",
     "TrLIFParams",
     "TrLIFState",
@@ -42,3 +56,30 @@ __all__ = [
     "plan_fold",
     "register_neuron",
 ]
+
+if TYPE_CHECKING:
+    from . import functional
+    from .core.errors import (
+        ConfigError,
+        ConversionError,
+        DatasetError,
+        FoldError,
+        StableSpikeError,
+    )
+    from .deploy import check_fold, fold_thresholds, plan_fold
+    from .models.convert import MPInitNeuron, TrLIFParams, convert, register_neuron
+    from .mp_init import MPInitMixin
+    from .neurons import TrLIF, TrLIFState
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _EXPORTS[name]
+    if not module:
+        return importlib.import_module(f".{name}", __name__)
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

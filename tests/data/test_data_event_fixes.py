@@ -204,9 +204,9 @@ def test_eval_timesteps_builds_event_frames_for_that_t(
 
 
 def test_cli_options_reach_event_data_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stablespike.core.errors import ConfigError
     from stablespike.train import batches
     from stablespike.train.config import TrainConfig, option_fields
-    from stablespike.train.errors import ConfigError
 
     assert {"split", "split_by", "cache_dir"} <= {f.name for f in option_fields()}
     seen: dict = {}

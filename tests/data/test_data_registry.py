@@ -52,7 +52,7 @@ def _toy_bundle(data_dir: str | None, *, augment: bool = False, scale: int = 1) 
 
 def test_register_dataset_and_name_normalisation(monkeypatch: pytest.MonkeyPatch) -> None:
     available_datasets()  # load the built-ins before isolating the registry
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry._REGISTRY, "_entries", dict(registry._REGISTRY._entries))
     register_dataset("Toy-Set")(_toy_bundle)
     assert "toy_set" in available_datasets()
     bundle = build_datasets("TOY-set", "/some/dir", augment=True, scale=3)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrizations
 
-from stablespike.deploy.errors import Refusal
+from stablespike.deploy.scale import Refusal
 from stablespike.deploy.weights import absorb_input_scale_, check_private_weights
 
 C = 6

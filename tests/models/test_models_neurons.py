@@ -4,13 +4,8 @@ import pytest
 import torch
 
 from stablespike import TrLIF
-from stablespike.models import (
-    available_models,
-    build_model,
-    neuron_kwargs_from_flags,
-    parse_learn,
-    spiking_layers,
-)
+from stablespike.models import available_models, build_model, spiking_layers
+from stablespike.train.config import neuron_kwargs_from_flags, parse_learn
 
 _TRANSFORMERS = ("spikformer", "qkformer", "spikingresformer")
 

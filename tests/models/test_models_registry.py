@@ -80,7 +80,7 @@ def test_invalid_arguments_raise_clear_errors(kwargs, message):
 
 
 def test_register_model_adds_a_builder_and_rejects_duplicates(monkeypatch):
-    monkeypatch.setattr(registry, "_MODELS", dict(registry._MODELS))
+    monkeypatch.setattr(registry._MODELS, "_entries", dict(registry._MODELS._entries))
 
     @register_model("tiny", default_dropout=0.3)
     class Tiny(nn.Module):

@@ -8,6 +8,7 @@ import importlib.util
 import pytest
 import torch
 
+from stablespike.core.errors import ConfigError
 from stablespike.models.transformers import DropPath
 from stablespike.train.augment import (
     BatchAugment,
@@ -17,10 +18,8 @@ from stablespike.train.augment import (
     randaugment,
     random_erasing,
 )
-from stablespike.train.config import TrainConfig
-from stablespike.train.errors import ConfigError
+from stablespike.train.config import TrainConfig, add_config_arguments, resolve_config
 from stablespike.train.losses import mean_ce_loss, tet_loss
-from stablespike.train.options import add_config_arguments, resolve_config
 from stablespike.train.recipes import RECIPES, recipe_values
 
 

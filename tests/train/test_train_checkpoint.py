@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from stablespike.core.errors import CheckpointError, NonFiniteError
 from stablespike.models import build_model
 from stablespike.train import checkpoint as ck
-from stablespike.train.errors import CheckpointError, NonFiniteError
 
 
 class _Arbitrary:

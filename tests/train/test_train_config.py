@@ -7,9 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from stablespike.train.config import TrainConfig, config_diff, load_config_file, option_fields
-from stablespike.train.errors import ConfigError
-from stablespike.train.options import add_config_arguments, resolve_config
+from stablespike.core.errors import ConfigError
+from stablespike.train.config import (
+    TrainConfig,
+    add_config_arguments,
+    config_diff,
+    load_config_file,
+    option_fields,
+    resolve_config,
+)
 
 
 def _parser() -> argparse.ArgumentParser:

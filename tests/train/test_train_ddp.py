@@ -123,7 +123,7 @@ def test_sigterm_to_one_rank_stops_every_rank_at_the_same_step(
 
 _FROZEN = """
 import sys, time
-from stablespike.train.cli_common import run_reporting_errors
+from stablespike.cli import run_reporting_errors
 from stablespike.train.distributed import any_rank, distributed_session
 
 def job():

@@ -11,9 +11,9 @@ import torch
 from train_helpers import tiny_config
 
 from stablespike.cli import main
+from stablespike.core.errors import NonFiniteError
 from stablespike.train.batches import global_batch_indices
 from stablespike.train.checkpoint import load_checkpoint, nonfinite_entries
-from stablespike.train.errors import NonFiniteError
 from stablespike.train.session import train
 
 POISONED_STEP = 3  # 1-based step of epoch 1 whose batch holds the NaN image

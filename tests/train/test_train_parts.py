@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from stablespike import TrLIF
+from stablespike.core.errors import NonFiniteError
 from stablespike.train.config import TrainConfig
-from stablespike.train.errors import NonFiniteError
 from stablespike.train.losses import build_loss, mean_ce_loss, tet_loss
 from stablespike.train.metrics import ClassificationMeter, FiringRates, correct_per_timestep
 from stablespike.train.optim import build_optimizer, build_scheduler, lr_factor

@@ -21,8 +21,8 @@ from train_helpers import (
 )
 
 from stablespike.cli import main
+from stablespike.core.errors import RunDirError
 from stablespike.train import loop
-from stablespike.train.errors import RunDirError
 from stablespike.train.rundir import RunDirectory
 from stablespike.train.session import train
 

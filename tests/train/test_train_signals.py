@@ -12,8 +12,8 @@ import pytest
 import torch
 from train_helpers import TINY_ARGS, checkpoint_tensors, cli, make_tiny_npz, start_cli, wait_for
 
+from stablespike.core.errors import StopNow
 from stablespike.train.checkpoint import load_checkpoint
-from stablespike.train.errors import StopNow
 from stablespike.train.stopping import StopSignals
 
 pytestmark = pytest.mark.slow
@@ -135,8 +135,8 @@ def test_a_stop_at_the_end_of_an_epoch_resumes_exactly(
 ) -> None:
     from train_helpers import tiny_config
 
+    from stablespike.core.errors import StopRequested
     from stablespike.train import session
-    from stablespike.train.errors import StopRequested
 
     quiet = lambda _m: None  # noqa: E731
     cfg = dict(ckpt_every=0, backend="reference")

@@ -14,9 +14,9 @@ import torch
 from train_helpers import REPO, TINY_ARGS, cli_env, tiny_config
 
 from stablespike.cli import main
+from stablespike.core import fileio
+from stablespike.core.errors import CheckpointError, WriteError
 from stablespike.train import checkpoint as ck
-from stablespike.train import fileio
-from stablespike.train.errors import CheckpointError, WriteError
 from stablespike.train.session import train
 
 

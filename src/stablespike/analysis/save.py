@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..core.fileio import atomic_write_text
 from .report import format_report, synops_markdown
 
 
@@ -30,7 +31,7 @@ def save_analysis(result: dict[str, Any], out_dir: str | Path, *, plots: bool = 
     }
     paths = []
     for name, text in files.items():
-        (out / name).write_text(text)
+        atomic_write_text(out / name, text)
         paths.append(out / name)
     if plots:
         from .plots import save_plots

@@ -11,7 +11,7 @@ Example:
     ...     pass  # x: [128, 1, 28, 28], y: [128]
 """
 
-from .errors import DatasetError
+from ..core.errors import DatasetError
 from .loader import BatchLoader, ShardedSampler, shard_indices
 from .memory import TensorImageDataset
 from .registry import (

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DatasetError
+from ..core.errors import DatasetError
 
 __all__ = [
     "ORIENTATIONS",
@@ -90,7 +90,7 @@ def read_aedat2(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
         >>> read_aedat2("/nonexistent.aedat")
         Traceback (most recent call last):
         ...
-        stablespike.data.errors.DatasetError: cannot read AEDAT file ([Errno 2] No such file or directory: '/nonexistent.aedat'): /nonexistent.aedat (expected layout: AEDAT 2.0: '#'-prefixed ASCII header lines including '#!AER-DAT2.0', then big-endian (uint32 address, uint32 timestamp) records)
+        stablespike.core.errors.DatasetError: cannot read AEDAT file ([Errno 2] No such file or directory: '/nonexistent.aedat'): /nonexistent.aedat (expected layout: AEDAT 2.0: '#'-prefixed ASCII header lines including '#!AER-DAT2.0', then big-endian (uint32 address, uint32 timestamp) records)
     """
     path = Path(path)
     data = _read(path, LAYOUT)

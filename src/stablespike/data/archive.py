@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import shutil
 import tarfile
-import tempfile
 from pathlib import Path
 
-from .errors import DatasetError
+from ..core.errors import DatasetError
+from ..core.fileio import atomic_path
 
 __all__ = ["extract_once"]
 
@@ -36,7 +36,7 @@ def extract_once(
         >>> extract_once("/nonexistent.tar.gz", "/nonexistent", "cifar-10-batches-py")
         Traceback (most recent call last):
         ...
-        stablespike.data.errors.DatasetError: archive not found: /nonexistent.tar.gz
+        stablespike.core.errors.DatasetError: archive not found: /nonexistent.tar.gz
     """
     archive, dest_dir = Path(archive), Path(dest_dir)
     final = dest_dir / folder
@@ -44,21 +44,23 @@ def extract_once(
         return final
     if not archive.is_file():
         raise DatasetError("archive not found", path=archive, expected=expected)
-    tmp = None
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder}.", suffix=".extracting", dir=dest_dir))
-        with tarfile.open(archive, "r:*") as tar:
-            tar.extractall(tmp, filter="data")
-        if not (tmp / folder).is_dir():
-            raise DatasetError(
-                f"archive has no top-level folder {folder!r}", path=archive, expected=expected
-            )
-        os.replace(tmp / folder, final)
+        with atomic_path(final, tmp_name=f".{folder}.{os.getpid()}.extracting") as tmp:
+            staging = tmp.with_name(tmp.name + "-all")  # the whole archive; its folder moves on
+            try:
+                with tarfile.open(archive, "r:*") as tar:
+                    tar.extractall(staging, filter="data")
+                if not (staging / folder).is_dir():
+                    raise DatasetError(
+                        f"archive has no top-level folder {folder!r}",
+                        path=archive,
+                        expected=expected,
+                    )
+                os.rename(staging / folder, tmp)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
     except (OSError, tarfile.TarError, EOFError) as err:
         raise DatasetError(
             f"cannot extract archive ({err})", path=archive, expected=expected
         ) from err
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
     return final

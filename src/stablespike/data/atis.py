@@ -36,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import DatasetError
 from .aedat import Events
-from .errors import DatasetError
 from .event_frames import SPLITS, FrameFileDataset, Sample, cache_frames, natural_key
 from .event_frames import split_per_class as _split
 from .presets import dvs_pipelines

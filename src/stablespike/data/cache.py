@@ -12,7 +12,7 @@ each temporary folder records its builder's host and process id, and the next
 build of the same key deletes those whose builder no longer runs on this host.
 
 Example:
-    >>> import tempfile
+    >>> import uuid
     >>> key = cache_key({"T": 10, "version": 1})
     >>> with tempfile.TemporaryDirectory() as root:
     ...     path = build_cache(root, key, lambda tmp: (tmp / "a.txt").write_text("hi"))
@@ -27,10 +27,12 @@ import json
 import os
 import shutil
 import socket
-import tempfile
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from ..core.fileio import atomic_path
 
 __all__ = ["MARKER", "build_cache", "cache_key", "is_complete", "remove_abandoned_builds"]
 
@@ -85,20 +87,19 @@ def build_cache(
         shutil.rmtree(final)
     root.mkdir(parents=True, exist_ok=True)
     remove_abandoned_builds(root, key)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", suffix=".tmp", dir=root))
+    tmp_name = f".{key}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        (tmp / BUILDER).write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
-        build(tmp)
-        (tmp / BUILDER).unlink()
-        marker = {**(metadata or {}), "key": key}
-        (tmp / MARKER).write_text(json.dumps(marker, sort_keys=True, indent=1))
-        try:
-            os.replace(tmp, final)
-        except OSError:
-            if not is_complete(final, key):  # lost a race against another complete build: fine
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with atomic_path(final, tmp_name=tmp_name) as tmp:
+            tmp.mkdir()
+            who = {"host": socket.gethostname(), "pid": os.getpid()}
+            (tmp / BUILDER).write_text(json.dumps(who))
+            build(tmp)
+            (tmp / BUILDER).unlink()
+            marker = {**(metadata or {}), "key": key}
+            (tmp / MARKER).write_text(json.dumps(marker, sort_keys=True, indent=1))
+    except OSError:
+        if not is_complete(final, key):  # lost a race against another complete build: fine
+            raise
     return final
 
 

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.errors import DatasetError
 from .archive import extract_once
-from .errors import DatasetError
 from .memory import TensorImageDataset
 from .presets import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD, image_pipelines
 from .registry import DataBundle, register_dataset
@@ -114,7 +114,7 @@ def read_cifar_file(path: Path, layout: CifarLayout) -> tuple[np.ndarray, np.nda
         >>> read_cifar_file(Path("/nonexistent"), CIFAR10)
         Traceback (most recent call last):
         ...
-        stablespike.data.errors.DatasetError: cannot read CIFAR file ([Errno 2] No such file or directory: '/nonexistent'): /nonexistent (expected layout: cifar-10-batches-py/{data_batch_1, data_batch_2, data_batch_3, data_batch_4, data_batch_5, test_batch} (pickled dicts with b'data', b'labels') or cifar-10-python.tar.gz)
+        stablespike.core.errors.DatasetError: cannot read CIFAR file ([Errno 2] No such file or directory: '/nonexistent'): /nonexistent (expected layout: cifar-10-batches-py/{data_batch_1, data_batch_2, data_batch_3, data_batch_4, data_batch_5, test_batch} (pickled dicts with b'data', b'labels') or cifar-10-python.tar.gz)
     """
     try:
         with open(path, "rb") as f:

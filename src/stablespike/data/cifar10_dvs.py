@@ -40,9 +40,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..core.errors import DatasetError
 from .aedat import ORIENTATIONS, SENSOR_SIZE, Events, read_dvs128
 from .cifar import CIFAR10_CLASSES
-from .errors import DatasetError
 from .event_frames import (
     SPLITS,
     FrameFileDataset,
@@ -81,7 +81,7 @@ def list_recordings(root: str | os.PathLike[str]) -> list[list[Path]]:
         >>> list_recordings("/nonexistent")
         Traceback (most recent call last):
         ...
-        stablespike.data.errors.DatasetError: CIFAR10-DVS directory not found: /nonexistent (expected layout: one folder per class (airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck) holding AEDAT 2.0 or 3.1 *.aedat recordings)
+        stablespike.core.errors.DatasetError: CIFAR10-DVS directory not found: /nonexistent (expected layout: one folder per class (airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck) holding AEDAT 2.0 or 3.1 *.aedat recordings)
     """
     root = Path(root)
     if not root.is_dir():

@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .errors import DatasetError
+from ..core.errors import DatasetError
+from ..core.fileio import atomic_path
 
 __all__ = ["cache_root", "download_file"]
 
@@ -53,27 +53,22 @@ def download_file(
         PosixPath('/tmp/x.gz')
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
     try:
-        digest = hashlib.md5(usedforsecurity=False)
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            while chunk := resp.read(_CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-        if md5 is not None and digest.hexdigest() != md5.lower():
-            raise DatasetError(
-                f"checksum mismatch for {url} (md5 {digest.hexdigest()}, expected {md5}); "
-                "the file was discarded",
-                path=dest,
-                expected=expected,
-            )
-        os.replace(tmp, dest)
+        with atomic_path(dest) as tmp:
+            digest = hashlib.md5(usedforsecurity=False)
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+                while chunk := resp.read(_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+            if md5 is not None and digest.hexdigest() != md5.lower():
+                raise DatasetError(
+                    f"checksum mismatch for {url} (md5 {digest.hexdigest()}, expected {md5}); "
+                    "the file was discarded",
+                    path=dest,
+                    expected=expected,
+                )
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
         raise DatasetError(
             f"could not download {url} ({err})", path=dest, expected=expected
         ) from err
-    finally:
-        tmp.unlink(missing_ok=True)
     return dest

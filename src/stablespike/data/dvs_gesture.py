@@ -21,8 +21,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from ..core.errors import DatasetError
 from .aedat import read_aedat31
-from .errors import DatasetError
 from .event_frames import FrameFileDataset, Sample, cache_frames
 from .presets import dvs_pipelines
 from .registry import DataBundle, register_dataset

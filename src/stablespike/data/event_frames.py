@@ -46,9 +46,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.errors import DatasetError
 from .aedat import Events
 from .cache import build_cache, cache_key, is_complete
-from .errors import DatasetError
 from .events import SPLIT_MODES, events_to_frames
 from .file_dataset import FileDataset
 

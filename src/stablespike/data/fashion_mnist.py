@@ -36,8 +36,8 @@ from pathlib import Path
 
 import torch
 
+from ..core.errors import DatasetError
 from .download import cache_root, download_file
-from .errors import DatasetError
 from .idx import read_idx
 from .memory import TensorImageDataset
 from .presets import FASHION_MNIST_MEAN, FASHION_MNIST_STD, image_pipelines

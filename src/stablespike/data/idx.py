@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DatasetError
+from ..core.errors import DatasetError
 
 __all__ = ["read_idx", "write_idx"]
 
@@ -51,7 +51,7 @@ def read_idx(path: str | os.PathLike[str], *, ndim: int) -> np.ndarray:
         >>> read_idx("/nonexistent", ndim=1)
         Traceback (most recent call last):
         ...
-        stablespike.data.errors.DatasetError: cannot read IDX file ([Errno 2] No such file or directory: '/nonexistent'): /nonexistent (expected layout: IDX file: big-endian uint32 magic 0x0000080N (uint8, N dims), N uint32 sizes, data)
+        stablespike.core.errors.DatasetError: cannot read IDX file ([Errno 2] No such file or directory: '/nonexistent'): /nonexistent (expected layout: IDX file: big-endian uint32 magic 0x0000080N (uint8, N dims), N uint32 sizes, data)
     """
     path = Path(path)
     try:

@@ -29,7 +29,7 @@ from types import ModuleType
 import numpy as np
 import torch
 
-from .errors import DatasetError
+from ..core.errors import DatasetError
 from .file_dataset import FileDataset
 from .presets import imagenet_pipelines
 from .registry import DataBundle, register_dataset
@@ -63,7 +63,7 @@ def load_image(path: str | os.PathLike[str]) -> torch.Tensor:
         >>> load_image("/nonexistent.png")
         Traceback (most recent call last):
         ...
-        stablespike.data.errors.DatasetError: cannot decode image ([Errno 2] No such file or directory: '/nonexistent.png'): /nonexistent.png (expected layout: train/<class>/<image> and val/<class>/<image> (JPEG/PNG; class = sub-folder name))
+        stablespike.core.errors.DatasetError: cannot decode image ([Errno 2] No such file or directory: '/nonexistent.png'): /nonexistent.png (expected layout: train/<class>/<image> and val/<class>/<image> (JPEG/PNG; class = sub-folder name))
     """
     image_module = _pillow()
     try:
@@ -92,7 +92,7 @@ def scan_image_folder(
         >>> scan_image_folder("/nonexistent")
         Traceback (most recent call last):
         ...
-        stablespike.data.errors.DatasetError: image folder not found: /nonexistent (expected layout: train/<class>/<image> and val/<class>/<image> (JPEG/PNG; class = sub-folder name))
+        stablespike.core.errors.DatasetError: image folder not found: /nonexistent (expected layout: train/<class>/<image> and val/<class>/<image> (JPEG/PNG; class = sub-folder name))
     """
     root = Path(root)
     if not root.is_dir():

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import DatasetError
+from ..core.errors import DatasetError
 from .memory import TensorImageDataset
 from .presets import image_pipelines
 from .registry import DataBundle, register_dataset
@@ -81,7 +81,7 @@ def load_npz_arrays(path: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
         >>> load_npz_arrays("/nonexistent.npz")
         Traceback (most recent call last):
         ...
-        stablespike.data.errors.DatasetError: cannot read npz file ([Errno 2] No such file or directory: '/nonexistent.npz'): /nonexistent.npz (expected layout: .npz with x_train, x_test ([N, C, H, W] or [N, H, W], uint8 or float) and y_train, y_test (1-D integer labels, one per image))
+        stablespike.core.errors.DatasetError: cannot read npz file ([Errno 2] No such file or directory: '/nonexistent.npz'): /nonexistent.npz (expected layout: .npz with x_train, x_test ([N, C, H, W] or [N, H, W], uint8 or float) and y_train, y_test (1-D integer labels, one per image))
     """
     file = Path(path)
     try:

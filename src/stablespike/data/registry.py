@@ -26,6 +26,9 @@ from typing import Any, TypeVar
 
 from torch.utils.data import Dataset
 
+from ..core.errors import ConfigError
+from ..core.registry import Registry
+
 __all__ = ["DataBundle", "available_datasets", "build_datasets", "register_dataset"]
 
 _BUILTIN_MODULES = (
@@ -90,19 +93,22 @@ class _Entry:
     argument: str | None
 
 
-_REGISTRY: dict[str, _Entry] = {}
-_builtins_loaded = False
+def _load_builtins() -> None:
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(f"{__package__}.{module}")
 
 
-def _canonical(name: str) -> str:
-    return name.strip().lower().replace("-", "_")
+_REGISTRY: Registry[_Entry] = Registry("dataset", separator="_", loader=_load_builtins)
 
 
-def register_dataset(name: str, *, argument: str | None = None) -> Callable[[_B], _B]:
+def register_dataset(
+    name: str, *, argument: str | None = None, replace: bool = False
+) -> Callable[[_B], _B]:
     """Register ``builder(data_dir, **options) -> DataBundle`` under ``name``.
 
     With ``argument="path"`` the dataset is used as ``name:PATH`` and the
-    builder receives ``path=PATH``. Re-registering a name replaces it.
+    builder receives ``path=PATH``. Registering a name twice is an error unless
+    ``replace=True``.
 
     Example:
         >>> @register_dataset("toy")
@@ -111,23 +117,14 @@ def register_dataset(name: str, *, argument: str | None = None) -> Callable[[_B]
         >>> "toy" in available_datasets()
         True
     """
-    key = _canonical(name)
-    if not key or ":" in key:
+    if not name.strip() or ":" in name:
         raise ValueError(f"invalid dataset name {name!r}")
 
     def decorate(builder: _B) -> _B:
-        _REGISTRY[key] = _Entry(builder, argument)
+        _REGISTRY.add(name, _Entry(builder, argument), replace=replace)
         return builder
 
     return decorate
-
-
-def _load_builtins() -> None:
-    global _builtins_loaded
-    if not _builtins_loaded:
-        _builtins_loaded = True
-        for module in _BUILTIN_MODULES:
-            importlib.import_module(f"{__package__}.{module}")
 
 
 def available_datasets() -> list[str]:
@@ -137,22 +134,18 @@ def available_datasets() -> list[str]:
         >>> available_datasets()[:2]
         ['cifar10', 'cifar100']
     """
-    _load_builtins()
-    return sorted(_REGISTRY)
+    return list(_REGISTRY.names())
 
 
 def _known() -> str:
-    return ", ".join(
-        f"{n}:{e.argument.upper()}" if e.argument else n for n, e in sorted(_REGISTRY.items())
-    )
+    return ", ".join(f"{n}:{e.argument.upper()}" if e.argument else n for n, e in _REGISTRY.items())
 
 
 def _lookup(name: str) -> tuple[_Entry, dict[str, str]]:
-    _load_builtins()
     key, sep, arg = name.partition(":")
-    entry = _REGISTRY.get(_canonical(key))
-    if entry is None:
-        raise ValueError(f"unknown dataset {name!r}; known: {_known()}")
+    if key not in _REGISTRY:
+        raise ConfigError(_REGISTRY.unknown_message(name, listed=_known()))
+    entry = _REGISTRY.get(key)
     if entry.argument is None and sep:
         raise ValueError(f"dataset {key!r} takes no ':' argument, got {name!r}")
     if entry.argument is not None and not arg:

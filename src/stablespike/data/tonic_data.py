@@ -2,7 +2,7 @@
 
 ``tonic:NMNIST`` (any class of ``tonic.datasets``) reads ``data_dir/<Name>/...`` exactly as
 ``tonic.datasets.<Name>(save_to=data_dir)`` does, but never downloads: when tonic's own check
-finds the files missing, a :class:`~stablespike.data.errors.DatasetError` names the folder tonic
+finds the files missing, a :class:`~stablespike.core.errors.DatasetError` names the folder tonic
 looked in. Each sample's structured event array (fields ``x, y, t, p``) is integrated into
 ``time_steps`` count frames on every access (:func:`~stablespike.data.events.events_to_frames`
 with the class's ``sensor_size``, or ``sensor_size=(W, H, 2)`` for datasets whose recordings
@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from .errors import DatasetError
+from ..core.errors import DatasetError
 from .event_frames import SPLITS, split_per_class
 from .events import events_to_frames, sensor_hw
 from .presets import dvs_pipelines

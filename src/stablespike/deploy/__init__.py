@@ -23,10 +23,10 @@ Example:
     >>> folded = fold_thresholds(model, torch.randn(3, 2, 4))
 """
 
+from ..core.errors import FoldError
 from .anytime import AnytimeNet, AnytimeOutput, anytime
 from .channel_scale import ChannelScale
 from .check import FoldReport, FoldRoundingWarning, check_fold, verify_fold
-from .errors import FoldError
 from .fold import fold_thresholds, plan_fold
 from .nir_export import NIRExportError, to_nir
 from .plan import FoldPlan, FoldStep

@@ -185,11 +185,11 @@ def evaluate_anytime(
     save: bool = True,
 ) -> dict[str, Any]:
     """The anytime sweep of ``checkpoint`` on its test set (see the module docstring)."""
+    from ..core.errors import ConfigError
+    from ..core.fileio import atomic_write_text
     from ..models import set_timesteps
     from ..train.batches import TrainData
     from ..train.distributed import distributed_session
-    from ..train.errors import ConfigError
-    from ..train.fileio import atomic_write_text
     from ..train.seeding import configure_determinism
     from ..train.trained_model import read_checkpoint, rebuild_model
 
@@ -344,7 +344,7 @@ def plot_anytime(report: dict[str, Any], path: str | os.PathLike[str]) -> None:
                     label="chosen")  # fmt: skip
             ax.legend(loc="lower right")
     fig.suptitle(f"{report['model']} on {report['dataset']}: anytime inference")
-    from ..train.fileio import atomic_write
+    from ..core.fileio import atomic_write
 
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
     plt.close(fig)

@@ -50,9 +50,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..core.errors import FoldError, FoldRoundingWarning
 from ..functional.surrogate import scales_output
 from ..neurons import TrLIF
-from .errors import FoldError
 from .tracing import as_args
 
 
@@ -121,10 +121,6 @@ def run_checked(folded: nn.Module, args: tuple[Any, ...]) -> Any:
     if offenders:
         raise FoldError(f"binarized neurons emitted values other than 0 and 1: {offenders}")
     return out
-
-
-class FoldRoundingWarning(UserWarning):
-    """A folded model's outputs differ only through spikes flipped by float rounding."""
 
 
 @dataclass(frozen=True)

@@ -65,11 +65,11 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.dropout import _DropoutNd
 from torch.nn.modules.pooling import _MaxPoolNd
 
+from ..core.errors import FoldError, NIRExportError
 from ..functional.surrogate import scales_output
 from ..models.stem import InputStem
 from ..neurons import TrLIF
 from .channel_scale import ChannelScale
-from .errors import FoldError
 from .fold import fold_thresholds
 from .tracing import record_values, trace_for_fold
 
@@ -77,10 +77,6 @@ __all__ = ["DEFAULT_DT", "NIRExportError", "lif_parameters", "to_nir"]
 
 DEFAULT_DT = 1e-4
 """Time step (seconds) of the exported graph, as in SpikingJelly's NIR exporter."""
-
-
-class NIRExportError(ValueError):
-    """The model has a layer NIR cannot express (the message names it)."""
 
 
 def _nir() -> Any:

@@ -28,12 +28,20 @@ import torch
 from torch import fx
 from torch.nn.modules.conv import _ConvNd
 
+from ..core.errors import FoldError
 from ..functional.surrogate import scales_output
 from ..neurons import TrLIF
-from .errors import FoldError, Refusal
 from .ops import Kind, OpInfo, classify, describe, first_input
 from .propagate import Context, Materialize, Scaled, propagate
-from .scale import Pending, channel_vector, is_one, merge_sources, neuron_factor, same_factor
+from .scale import (
+    Pending,
+    Refusal,
+    channel_vector,
+    is_one,
+    merge_sources,
+    neuron_factor,
+    same_factor,
+)
 from .weights import check_private_weights, unabsorbable_reason
 
 _ABSORBERS = {Kind.CONV: "conv", Kind.LINEAR: "linear", Kind.BATCHNORM: "batchnorm"}

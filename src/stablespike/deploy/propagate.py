@@ -2,7 +2,7 @@
 
 Each rule gets the node, the pending scales of its scaled inputs and a :class:`Context`, and
 returns the node's own pending scale (``None``: the result is unscaled), a :class:`Materialize`
-request (``ADD`` only, with ``residual="scale"``), or raises :class:`~.errors.Refusal`.
+request (``ADD`` only, with ``residual="scale"``), or raises :class:`~.scale.Refusal`.
 
 Rules for ``REARRANGE`` nodes replay the node's own operation on the expanded factor map, so any
 reshape / permute / index / concatenation maps channels exactly, including a per-channel scale
@@ -34,10 +34,10 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from .errors import Refusal
 from .ops import DROPOUT_FUNCTIONS, Kind, OpInfo, arg, first_input
 from .scale import (
     Pending,
+    Refusal,
     compress,
     expand_to,
     fit_ndim,

@@ -28,7 +28,18 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import Refusal
+
+class Refusal(Exception):
+    """Internal: a pending scale cannot pass a node; ``reason`` says why, ``hint`` what to do.
+
+    A propagation rule raises it with the reason only; the planner turns it into a
+    :class:`~stablespike.core.errors.FoldError` that also names the neuron(s) and the graph node.
+    """
+
+    def __init__(self, reason: str, hint: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.hint = hint
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from typing import Any
 import torch
 from torch import fx, nn
 
+from ..core.errors import FoldError
 from ..neurons import TrLIF
-from .errors import FoldError
 
 Values = dict[fx.Node, Any]
 

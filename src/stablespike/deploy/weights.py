@@ -34,7 +34,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 from torch.nn.utils import parametrize
 
-from .errors import Refusal
+from .scale import Refusal
 
 
 def _per_output(scale: torch.Tensor, conv: _ConvNd) -> torch.Tensor:

@@ -27,13 +27,17 @@ from collections.abc import Callable
 
 import torch
 
+from ..core.errors import ConfigError
+from ..core.registry import Registry
 from ..functional.lif import LIFSequence, lif_sequence
 from .cpu_build import toolchain_available
 from .fused import lif_fused
 
 Backend = Callable[..., LIFSequence]
 
-_BACKENDS: dict[str, Backend] = {"reference": lif_sequence, "fused": lif_fused}
+_BACKENDS: Registry[Backend] = Registry("backend", separator="-")
+_BACKENDS.add("reference", lif_sequence)
+_BACKENDS.add("fused", lif_fused)
 
 
 _log = logging.getLogger("stablespike.kernels")
@@ -109,14 +113,14 @@ def _fused_runs_on(device_type: str) -> bool:
     return problem is None
 
 
-def register_backend(name: str, fn: Backend) -> None:
-    """Make ``fn`` selectable as ``TrLIF(backend=name)``."""
-    _BACKENDS[name] = fn
+def register_backend(name: str, fn: Backend, *, replace: bool = False) -> None:
+    """Make ``fn`` selectable as ``TrLIF(backend=name)`` (a second one needs ``replace=True``)."""
+    _BACKENDS.add(name, fn, replace=replace)
 
 
 def available_backends() -> tuple[str, ...]:
     """Names accepted by :func:`get_backend` (besides ``"auto"``)."""
-    return tuple(sorted(_BACKENDS))
+    return _BACKENDS.names()
 
 
 @torch.compiler.assume_constant_result  # traced as its value: no graph break in the neuron
@@ -124,7 +128,7 @@ def resolve_backend(name: str, device_type: str) -> str:
     """The concrete backend name for ``name`` on a device type (``"auto"`` picks the default)."""
     if name == "auto":
         return "fused" if _fused_runs_on(device_type) else "reference"
-    check_backend_name(name)
+    name = check_backend_name(name)
     if name == "fused":
         problem = self_check(device_type)
         if problem is not None:
@@ -136,14 +140,12 @@ def resolve_backend(name: str, device_type: str) -> str:
 
 
 def check_backend_name(name: str) -> str:
-    """``name`` if it is ``"auto"`` or a registered backend, else ``ValueError``."""
+    """``name`` as registered if it is ``"auto"`` or a backend, else ``ConfigError`` (a ``ValueError``)."""
     if name != "auto" and name not in _BACKENDS:
-        raise ValueError(
-            f"unknown backend {name!r}; expected 'auto' or one of {', '.join(available_backends())}"
-        )
-    return name
+        raise ConfigError(_BACKENDS.unknown_message(name, "auto, " + ", ".join(_BACKENDS.names())))
+    return name if name == "auto" else _BACKENDS.canonical(name)
 
 
 def get_backend(name: str, device_type: str = "cpu") -> Backend:
     """The implementation registered under ``name`` (``"auto"`` resolves per device type)."""
-    return _BACKENDS[resolve_backend(name, device_type)]
+    return _BACKENDS.get(resolve_backend(name, device_type))

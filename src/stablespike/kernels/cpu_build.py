@@ -47,6 +47,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from ..core.fileio import atomic_path
 from .layout import SURROGATE_CODES
 
 log = logging.getLogger("stablespike.kernels")
@@ -207,24 +208,24 @@ def _build(variant: Variant, isa: str, path: Path) -> None:
                 variant.tag(),
                 path.parent,
             )
-            tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
-            cmd = [_compiler(), *_flags(variant, isa), str(SOURCE), "-o", str(tmp)]
-            start = time.perf_counter()
-            try:
-                done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            except OSError as err:
-                raise RuntimeError(
-                    f"could not run the C++ compiler {cmd[0]!r} for the fused CPU kernel ({err}); "
-                    "install one (e.g. apt-get install g++) or use TrLIF(backend='reference')"
-                ) from err
-            seconds = time.perf_counter() - start
-            if done.returncode != 0:
-                tmp.unlink(missing_ok=True)
-                raise RuntimeError(
-                    f"building the fused CPU kernel failed ({' '.join(cmd)}):\n"
-                    f"{done.stderr.strip()[-2000:]}\nuse TrLIF(backend='reference')"
-                )
-            os.replace(tmp, path)
+            tmp_name = f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp"
+            with atomic_path(path, tmp_name=tmp_name) as tmp:
+                cmd = [_compiler(), *_flags(variant, isa), str(SOURCE), "-o", str(tmp)]
+                start = time.perf_counter()
+                try:
+                    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+                except OSError as err:
+                    raise RuntimeError(
+                        f"could not run the C++ compiler {cmd[0]!r} for the fused CPU kernel "
+                        f"({err}); install one (e.g. apt-get install g++) or use "
+                        "TrLIF(backend='reference')"
+                    ) from err
+                seconds = time.perf_counter() - start
+                if done.returncode != 0:
+                    raise RuntimeError(
+                        f"building the fused CPU kernel failed ({' '.join(cmd)}):\n"
+                        f"{done.stderr.strip()[-2000:]}\nuse TrLIF(backend='reference')"
+                    )
             _info["builds"] += 1
             _info["seconds"] += seconds
             log.log(level, "stablespike: built the fused CPU LIF kernel in %.1f s", seconds)

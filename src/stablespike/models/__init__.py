@@ -27,13 +27,13 @@ from .blocks import BasicBlock, SEWBlock
 from .cnn import SpikingCNN, parse_layout
 from .layers import SeqConvBN, SeqLinearBN, TimeFolded
 from .neuron import NeuronFactory, NeuronSpec
-from .neuron_flags import neuron_kwargs_from_flags, parse_learn
 from .readout import spiking_layers, time_mean_logits
 from .registry import (
     available_models,
     build_model,
     default_dropout,
     model_from_config,
+    model_options,
     register_model,
 )
 from .resnet import SpikingResNet
@@ -54,9 +54,8 @@ __all__ = [
     "build_model",
     "default_dropout",
     "model_from_config",
-    "neuron_kwargs_from_flags",
+    "model_options",
     "parse_layout",
-    "parse_learn",
     "register_model",
     "set_timesteps",
     "spiking_layers",

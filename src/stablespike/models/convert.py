@@ -83,6 +83,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..core.errors import ConversionError
 from ..mp_init import MPInitMixin
 from ..neurons import TrLIF
 from .layers import TimeFolded
@@ -102,10 +103,6 @@ _PACKAGES = ("spikingjelly", "snntorch", "norse")
 
 Runner = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 """``run(neuron, x [T, B, ...], v0 [B, ...]) -> (spikes [T, B, ...], U[T] after the reset)``."""
-
-
-class ConversionError(ValueError):
-    """A neuron of the model cannot be converted (unknown, or not representable exactly)."""
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 from torch import nn
 
+from ..core.registry import Registry
 from ..neurons import TrLIF
 from .checks import positive_int, probability
 from .init import init_weights
@@ -62,7 +63,7 @@ class _Entry:
     default_dropout: float
 
 
-_MODELS: dict[str, _Entry] = {}
+_MODELS: Registry[_Entry] = Registry("model", separator="-")
 
 
 def register_model(name: str, *, default_dropout: float = 0.0) -> Callable[[B], B]:
@@ -73,9 +74,7 @@ def register_model(name: str, *, default_dropout: float = 0.0) -> Callable[[B], 
     probability("default_dropout", default_dropout)
 
     def decorator(builder: B) -> B:
-        if name in _MODELS:
-            raise ValueError(f"a model named {name!r} is already registered")
-        _MODELS[name] = _Entry(builder, float(default_dropout))
+        _MODELS.add(name, _Entry(builder, float(default_dropout)))
         return builder
 
     return decorator
@@ -83,7 +82,23 @@ def register_model(name: str, *, default_dropout: float = 0.0) -> Callable[[B], 
 
 def available_models() -> tuple[str, ...]:
     """The registered model names, sorted."""
-    return tuple(sorted(_MODELS))
+    return _MODELS.names()
+
+
+def model_options(name: str) -> tuple[str, ...] | None:
+    """The builder options model ``name`` accepts besides the standard ones (None: any).
+
+    Raises :class:`~stablespike.core.errors.ConfigError` for an unknown name, so a caller can
+    check a configuration before building anything.
+
+    Example:
+        >>> "input_size" in model_options("fmnist-cnn")
+        True
+    """
+    params = inspect.signature(_lookup(name).builder).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return tuple(n for n in params if n not in STANDARD_ARGS)
 
 
 def default_dropout(name: str) -> float:
@@ -121,7 +136,7 @@ def build_model(
     positive_int("in_channels", in_channels)
     positive_int("timesteps", timesteps)
     p = entry.default_dropout if dropout is None else probability("dropout", dropout)
-    _check_options(name, entry.builder, options)
+    _check_options(name, options)
     factory = NeuronFactory(neuron_kwargs, neuron)
     model = entry.builder(
         num_classes=num_classes,
@@ -163,16 +178,13 @@ def model_from_config(config: Mapping[str, Any], *, neuron: NeuronSpec | None = 
 
 # ---------------------------------------------------------------- validation
 def _lookup(name: str) -> _Entry:
-    if name not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(available_models())}")
-    return _MODELS[name]
+    return _MODELS.get(name)
 
 
-def _check_options(name: str, builder: Builder, options: Mapping[str, Any]) -> None:
-    params = inspect.signature(builder).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+def _check_options(name: str, options: Mapping[str, Any]) -> None:
+    accepted = model_options(name)
+    if accepted is None:
         return
-    accepted = [n for n in params if n not in STANDARD_ARGS]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         listed = ", ".join(accepted) if accepted else "none"

@@ -26,14 +26,14 @@ _EXPORTS = {
     "load_trained_model": "trained_model",
     "load_checkpoint": "checkpoint",
     "save_checkpoint": "checkpoint",
-    "TrainError": "errors",
-    "ConfigError": "errors",
-    "CheckpointError": "errors",
-    "NonFiniteError": "errors",
-    "RunDirError": "errors",
-    "WriteError": "errors",
-    "StopRequested": "errors",
-    "PeerError": "errors",
+    "TrainError": "..core.errors",
+    "ConfigError": "..core.errors",
+    "CheckpointError": "..core.errors",
+    "NonFiniteError": "..core.errors",
+    "RunDirError": "..core.errors",
+    "WriteError": "..core.errors",
+    "StopRequested": "..core.errors",
+    "PeerError": "..core.errors",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -41,5 +41,9 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        module = _EXPORTS[name]
+        return getattr(
+            importlib.import_module(module if module.startswith(".") else f".{module}", __name__),
+            name,
+        )
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

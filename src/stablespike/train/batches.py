@@ -24,10 +24,10 @@ from typing import Any, cast
 import torch
 from torch.utils.data import Dataset
 
+from ..core.errors import ConfigError
 from ..data import BatchLoader, DataBundle, build_datasets, dataset_options, shard_indices
 from .config import TrainConfig
 from .distributed import DistContext
-from .errors import ConfigError
 
 __all__ = ["TrainData", "global_batch_indices", "to_time_major"]
 

@@ -38,8 +38,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import CheckpointError, NonFiniteError
-from .fileio import atomic_write
+from ..core.errors import CheckpointError, NonFiniteError
+from ..core.fileio import atomic_write
 
 __all__ = [
     "FORMAT",
@@ -58,7 +58,7 @@ VERSION = 1
 
 
 def atomic_save(obj: Any, path: str | os.PathLike[str]) -> None:
-    """``torch.save(obj)`` to ``path`` atomically (see :mod:`stablespike.train.fileio`)."""
+    """``torch.save(obj)`` to ``path`` atomically (see :mod:`stablespike.core.fileio`)."""
     found = [t for _, t in _tensors(obj)]  # the size estimate: data + ~256 B of zip per tensor
     size = sum(t.numel() * t.element_size() + 256 for t in found) + 4096
     atomic_write(path, lambda f: torch.save(obj, f), size_hint=size if found else None)
@@ -189,7 +189,7 @@ def require_entries(
         >>> require_entries({"model": {}}, "x.pt", {"config": Mapping}, "resumed")
         Traceback (most recent call last):
         ...
-        stablespike.train.errors.CheckpointError: x.pt cannot be resumed: it has no 'config' entry (damaged, or not written by stablespike train)
+        stablespike.core.errors.CheckpointError: x.pt cannot be resumed: it has no 'config' entry (damaged, or not written by stablespike train)
     """
     for key, kind in entries.items():
         if key not in ckpt or ckpt[key] is None:

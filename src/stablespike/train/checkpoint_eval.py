@@ -13,10 +13,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..core.errors import ConfigError
 from ..models import set_timesteps
 from .batches import TrainData
 from .distributed import distributed_session, wrap_model
-from .errors import ConfigError
 from .evaluation import evaluate
 from .model_setup import compile_model, compile_seconds
 from .seeding import configure_determinism

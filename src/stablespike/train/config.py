@@ -1,7 +1,7 @@
 """The training configuration: one dataclass, its defaults, validation and config-file loading.
 
 Every option of ``stablespike train`` is a field of :class:`TrainConfig`; the command-line flags
-are generated from the fields (:mod:`stablespike.train.options`), so the defaults and ``--help``
+are generated from the fields (:mod:`stablespike.core.options`), so the defaults and ``--help``
 lines live here only. A config file (YAML or TOML, flat ``key: value`` pairs, ``-`` or ``_`` in
 keys) overrides the defaults and flags override the file. The defaults are the project's main job:
 ``fmnist-cnn`` with MP-Init + TrSG on Fashion-MNIST, T = 4.
@@ -16,55 +16,57 @@ Example:
     >>> TrainConfig(lr=-1).validate()
     Traceback (most recent call last):
     ...
-    stablespike.train.errors.ConfigError: lr must be > 0, got -1.0
+    stablespike.core.errors.ConfigError: lr must be > 0, got -1.0
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
-import difflib
 import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import ConfigError
+from ..core import options
+from ..core.errors import ConfigError
+from ..core.options import (
+    RUNTIME,
+    batch_size_option,
+    check_values,
+    data_dir_option,
+    device_option,
+    json_option,
+    option,
+    out_option,
+    threads_option,
+)
+from ..functional.lif import RESETS
+from ..functional.surrogate import SURROGATES, check_surrogate
 
-__all__ = ["TrainConfig", "config_diff", "load_config_file", "option_fields"]
+COMPILE_BACKENDS: tuple[str, ...] = ("inductor", "aot_eager")
+"""``--compile-backend`` choices."""
 
-
-def _opt(
-    default: Any,
-    help: str,
-    *,
-    group: str,
-    type: type | None = None,
-    choices: tuple[str, ...] | None = None,
-    runtime: bool = False,
-    metavar: str | None = None,
-) -> Any:
-    meta = {
-        "help": help,
-        "group": group,
-        "type": type if type is not None else _type_of(default),
-        "choices": choices,
-        "runtime": runtime,
-        "metavar": metavar,
-    }
-    return field(default=default, metadata=meta)
+LEARNABLE: tuple[str, ...] = ("tau", "threshold")
+"""The per-layer LIF parameters that ``--learn`` can make trainable."""
 
 
-def _type_of(default: Any) -> type:
-    """The Python type of an option from its default (``bool``, ``int``, ``float`` or ``str``)."""
-    for t in (bool, int, float, str):
-        if isinstance(default, t):
-            return t
-    raise TypeError(f"option default {default!r} needs an explicit type")
+__all__ = [
+    "TrainConfig",
+    "add_config_arguments",
+    "config_diff",
+    "given_options",
+    "load_config_file",
+    "neuron_kwargs_from_flags",
+    "option_fields",
+    "parse_learn",
+    "resolve_config",
+]
 
 
 @dataclass
@@ -72,42 +74,28 @@ class TrainConfig:
     """All options of a training run (see the module doc); ``validate()`` checks them."""
 
     # ------------------------------------------------------------------ run
-    run_dir: str = _opt(
-        "",
-        "output folder for checkpoints, metrics and the summary ('' = runs/<dataset>)",
-        group="run",
-        runtime=True,
-        metavar="DIR",
+    run_dir: str = out_option(
+        "the run's folder: checkpoints, metrics and the summary ('' = runs/<dataset>)",
+        flag="--out",
+        aliases=("--run-dir",),
     )
-    overwrite: bool = _opt(
+    overwrite: bool = option(
         False,
         "start over in a RUN_DIR that already holds a run (the old run is deleted once the new "
         "one has written its first checkpoint)",
         group="run",
         runtime=True,
     )
-    seed: int = _opt(0, "random seed (weights, data order, augmentation, dropout)", group="run")
-    device: str = _opt(
-        "auto",
-        "device; auto = cuda if available, else cpu",
-        group="run",
-        choices=("auto", "cpu", "cuda"),
-        runtime=True,
-    )
-    deterministic: bool = _opt(
+    seed: int = option(0, "random seed (weights, data order, augmentation, dropout)", group="run")
+    device: str = device_option()
+    deterministic: bool = option(
         True,
         "deterministic algorithms (free on CPU; slower cuDNN kernels on CUDA)",
         group="run",
         runtime=True,
     )
-    threads: int = _opt(
-        0,
-        "CPU threads for torch (0 = torch's default; another count can change the last bits of "
-        "sums, so a resumed run matches an uninterrupted one only with the same count)",
-        group="run",
-        runtime=True,
-    )
-    dist_timeout: float = _opt(
+    threads: int = threads_option()
+    dist_timeout: float = option(
         600.0,
         "torchrun: seconds a process waits for the others in a collective operation before the "
         "job ends with an error (a frozen or lost process)",
@@ -115,192 +103,194 @@ class TrainConfig:
         runtime=True,
         metavar="S",
     )
-    compile: bool = _opt(
+    compile: bool = option(
         False,
         "torch.compile the model (the compile time is reported; a changed batch size compiles "
         "once more). Off by default: on this project's CPU runs it does not pay (BENCHMARKS.md)",
         group="run",
         runtime=True,
     )
-    compile_backend: str = _opt(
+    compile_backend: str = option(
         "inductor",
         "torch.compile backend: inductor (generates code), aot_eager (traces only, for checks)",
         group="run",
-        choices=("inductor", "aot_eager"),
+        choices=COMPILE_BACKENDS,
         runtime=True,
     )
+    json: str = json_option()
     # ------------------------------------------------------------------ data
-    dataset: str = _opt(
+    dataset: str = option(
         "fashion-mnist",
         "fashion-mnist, cifar10, cifar100, imagenet, cifar10-dvs, dvs-gesture, nmnist, "
         "ncaltech101, npz:PATH or tonic:NAME",
         group="data",
         metavar="NAME",
     )
-    data_dir: str = _opt(
-        "",
-        "where the dataset files are ('' = the dataset's default search path)",
-        group="data",
-        runtime=True,
-        metavar="DIR",
-    )
-    augment: str = _opt(
+    data_dir: str = data_dir_option()
+    augment: str = option(
         "auto",
         "training augmentation: auto = the dataset's default",
         group="data",
         choices=("auto", "on", "off"),
     )
-    batch_size: int = _opt(
-        64, "global batch size (split evenly across DDP processes)", group="data"
+    batch_size: int = batch_size_option(
+        64, "global batch size (split evenly across DDP processes)", runtime=False
     )
-    eval_batch_size: int = _opt(
+    eval_batch_size: int = option(
         500, "evaluation batch size per process", group="data", runtime=True
     )
-    workers: int = _opt(
+    workers: int = option(
         0,
         "DataLoader worker processes (file-backed datasets only)",
         group="data",
         runtime=True,
     )
-    split: str = _opt(
+    split: str = option(
         "auto",
         "event data train/test split: auto = the dataset's default (spikingjelly)",
         group="data",
         choices=("auto", "spikingjelly", "tebn", "numeric"),
     )
-    split_by: str = _opt(
+    split_by: str = option(
         "auto",
         "event data frames: equal event counts (number) or equal time (time); auto = default",
         group="data",
         choices=("auto", "number", "time"),
     )
-    cache_dir: str = _opt(
+    cache_dir: str = option(
         "",
         "where event datasets cache their frames ('' = DATA_DIR/.stablespike_cache)",
         group="data",
         runtime=True,
         metavar="DIR",
     )
-    recipe: str = _opt(
+    recipe: str = option(
         "",
         "named preset of a paper's hyperparameters, below the config file and flags "
         "(spikformer-, qkformer-, spikingresformer- + cifar10 or cifar100; '' = none)",
         group="data",
         metavar="NAME",
     )
-    mixup: float = _opt(0.0, "mixup Beta(a, a) alpha of the batch (0 = off)", group="data")
-    cutmix: float = _opt(0.0, "cutmix Beta(a, a) alpha of the batch (0 = off)", group="data")
-    mix_prob: float = _opt(1.0, "probability that a batch is mixed (mixup/cutmix)", group="data")
-    mix_switch_prob: float = _opt(
+    mixup: float = option(0.0, "mixup Beta(a, a) alpha of the batch (0 = off)", group="data")
+    cutmix: float = option(0.0, "cutmix Beta(a, a) alpha of the batch (0 = off)", group="data")
+    mix_prob: float = option(1.0, "probability that a batch is mixed (mixup/cutmix)", group="data")
+    mix_switch_prob: float = option(
         0.5, "with mixup and cutmix both on: probability of cutmix", group="data"
     )
-    random_erasing: float = _opt(
+    random_erasing: float = option(
         0.0, "probability of erasing a random box of each training image", group="data"
     )
-    randaugment: str = _opt(
+    randaugment: str = option(
         "",
         "RandAugment as timm spells it, e.g. rand-m9-n1 (needs torchvision; '' = off)",
         group="data",
         metavar="SPEC",
     )
     # ------------------------------------------------------------------ model
-    model: str = _opt(
+    model: str = option(
         "fmnist-cnn",
         "fmnist-cnn, resnet19, cnn7-dvs, spiking-resnet18/34, sew-resnet34, spikformer-*, "
         "qkformer-*, spikingresformer-* (README lists them)",
         group="model",
         metavar="NAME",
     )
-    timesteps: int = _opt(4, "timesteps T (static images are repeated T times)", group="model")
-    dropout: float = _opt(
+    timesteps: int = option(4, "timesteps T (static images are repeated T times)", group="model")
+    dropout: float = option(
         -1.0, "dropout before the classifier (-1 = the model's default)", group="model"
     )
-    drop_path: float = _opt(
+    drop_path: float = option(
         0.0,
         "stochastic depth: drop rate of the last block, linear from 0 (transformers only)",
         group="model",
     )
-    sync_bn: bool = _opt(
+    sync_bn: bool = option(
         False, "synchronise BatchNorm statistics across DDP processes", group="model"
     )
     # ------------------------------------------------------------------ neuron
-    neuron: str = _opt("trlif", "spiking neuron", group="neuron", choices=("trlif",))
-    surrogate: str = _opt(
+    surrogate: str = option(
         "trsg",
         "surrogate gradient: trsg (threshold-robust), as (absolute), rs (relative)",
         group="neuron",
-        choices=("trsg", "as", "rs"),
+        choices=SURROGATES,
     )
-    mp_init: bool = _opt(True, "MP-Init: start each sequence from the running mean", group="neuron")
-    learn: str = _opt(
+    mp_init: bool = option(
+        True, "MP-Init: start each sequence from the running mean", group="neuron"
+    )
+    learn: str = option(
         "tau,threshold",
         "learnable LIF parameters: tau,threshold | tau | threshold | none",
         group="neuron",
         metavar="WHICH",
     )
-    init_tau: float = _opt(2.0, "initial membrane time constant tau (> 1)", group="neuron")
-    init_threshold: float = _opt(1.0, "initial firing threshold Vthr (> 0)", group="neuron")
-    reset: str = _opt("soft", "reset after a spike", group="neuron", choices=("soft", "hard"))
-    per_channel: bool = _opt(
+    init_tau: float = option(2.0, "initial membrane time constant tau (> 1)", group="neuron")
+    init_threshold: float = option(1.0, "initial firing threshold Vthr (> 0)", group="neuron")
+    reset: str = option("soft", "reset after a spike", group="neuron", choices=RESETS)
+    per_channel: bool = option(
         False, "one tau / threshold / MP-Init mean per channel", group="neuron"
     )
-    backend: str = _opt(
-        "auto", "LIF recurrence implementation", group="neuron", runtime=True, metavar="NAME"
+    backend: str = option(
+        "auto",
+        "LIF recurrence implementation (auto = fused where it passes its check, else reference)",
+        group="neuron",
+        runtime=True,
+        metavar="NAME",
     )
     # ------------------------------------------------------------------ loss
-    loss: str = _opt(
+    loss: str = option(
         "ce",
         "ce = cross-entropy on the time-mean output; tet = per-timestep CE (TET)",
         group="loss",
         choices=("ce", "tet"),
     )
-    tet_lambda: float = _opt(1e-3, "TET: weight of the MSE term pulling outputs to 1", group="loss")
-    label_smoothing: float = _opt(0.0, "label smoothing of the cross-entropy", group="loss")
+    tet_lambda: float = option(
+        1e-3, "TET: weight of the MSE term pulling outputs to 1", group="loss"
+    )
+    label_smoothing: float = option(0.0, "label smoothing of the cross-entropy", group="loss")
     # ------------------------------------------------------------------ optimisation
-    optimizer: str = _opt("adamw", "optimizer", group="optim", choices=("sgd", "adamw"))
-    lr: float = _opt(3e-3, "peak learning rate", group="optim")
-    momentum: float = _opt(0.9, "SGD momentum (AdamW: beta1)", group="optim")
-    weight_decay: float = _opt(1e-2, "weight decay (AdamW: decoupled)", group="optim")
-    decay_scope: str = _opt(
+    optimizer: str = option("adamw", "optimizer", group="optim", choices=("sgd", "adamw"))
+    lr: float = option(3e-3, "peak learning rate", group="optim")
+    momentum: float = option(0.9, "SGD momentum (AdamW: beta1)", group="optim")
+    weight_decay: float = option(1e-2, "weight decay (AdamW: decoupled)", group="optim")
+    decay_scope: str = option(
         "all",
         "parameters that get weight decay: all, or weights = conv/linear weights only",
         group="optim",
         choices=("all", "weights"),
     )
-    epochs: int = _opt(2, "training epochs", group="optim")
-    schedule: str = _opt(
+    epochs: int = option(2, "training epochs", group="optim")
+    schedule: str = option(
         "cosine", "learning-rate schedule (per step)", group="optim", choices=("cosine", "constant")
     )
-    warmup_epochs: float = _opt(
+    warmup_epochs: float = option(
         0.0, "linear warm-up length in epochs (fractions allowed)", group="optim"
     )
-    min_lr: float = _opt(0.0, "final learning rate of the cosine schedule", group="optim")
-    grad_clip: float = _opt(0.0, "clip the gradient norm to this value (0 = off)", group="optim")
-    amp: str = _opt(
+    min_lr: float = option(0.0, "final learning rate of the cosine schedule", group="optim")
+    grad_clip: float = option(0.0, "clip the gradient norm to this value (0 = off)", group="optim")
+    amp: str = option(
         "auto",
         "mixed precision: auto = fp16 on CUDA, off on CPU",
         group="optim",
         choices=("auto", "off", "fp16", "bf16"),
     )
-    skip_nonfinite: bool = _opt(
+    skip_nonfinite: bool = option(
         False, "skip a step with a non-finite loss or gradient instead of stopping", group="optim"
     )
     # ------------------------------------------------------------------ output
-    ckpt_every: int = _opt(
+    ckpt_every: int = option(
         250,
         "also write RUN_DIR/last.pt every N training steps (0 = once per epoch)",
         group="output",
         runtime=True,
         metavar="N",
     )
-    progress: str = _opt(
+    progress: str = option(
         "auto",
         "progress bar: auto = when stderr is a terminal",
         group="output",
         choices=("auto", "on", "off"),
         runtime=True,
     )
-    tensorboard: bool = _opt(
+    tensorboard: bool = option(
         True, "also log to TensorBoard (when installed)", group="output", runtime=True
     )
 
@@ -315,8 +305,6 @@ class TrainConfig:
 
     def learn_flags(self) -> dict[str, bool]:
         """``{"learn_tau": ..., "learn_threshold": ...}`` from ``learn``."""
-        from ..models import parse_learn
-
         try:
             return parse_learn(self.learn)
         except ValueError as err:
@@ -324,8 +312,6 @@ class TrainConfig:
 
     def neuron_kwargs(self) -> dict[str, Any]:
         """The ``TrLIF`` options for :func:`stablespike.models.build_model`."""
-        from ..models import neuron_kwargs_from_flags
-
         return neuron_kwargs_from_flags(
             surrogate=self.surrogate,
             mp_init=self.mp_init,
@@ -364,20 +350,7 @@ class TrainConfig:
     # ------------------------------------------------------------------ validation
     def validate(self) -> TrainConfig:
         """Check every value; raise :class:`ConfigError` naming the first bad one. Returns self."""
-        for f in option_fields():
-            value = getattr(self, f.name)
-            want = f.metadata["type"]
-            ok = isinstance(value, want) and not (want is not bool and isinstance(value, bool))
-            if want is float and isinstance(value, int) and not isinstance(value, bool):
-                setattr(self, f.name, float(value))
-                ok = True
-            if not ok:
-                raise ConfigError(
-                    f"{f.name} must be {want.__name__}, got {type(value).__name__} {value!r}"
-                )
-            choices = f.metadata["choices"]
-            if choices and value not in choices:
-                raise ConfigError(f"{f.name} must be one of {', '.join(choices)}, got {value!r}")
+        check_values(self)
         positive = ("batch_size", "eval_batch_size", "epochs", "timesteps")
         for name in positive:
             _check(self, name, lambda v: v >= 1, ">= 1")
@@ -409,7 +382,29 @@ class TrainConfig:
         if not self.dataset.strip():
             raise ConfigError("dataset must not be empty")
         self.learn_flags()
+        self._check_names()
         return self
+
+    def _check_names(self) -> None:
+        """Dataset, model and backend exist and take these options (nothing is read or built).
+
+        The registries check the names, so their messages list what is available.
+        """
+        from ..data import dataset_options
+        from ..kernels import check_backend_name
+        from ..models import model_options
+
+        try:
+            dataset_options(self.dataset)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        check_backend_name(self.backend)
+        accepted = model_options(self.model)
+        if self.drop_path > 0 and accepted is not None and "drop_path" not in accepted:
+            raise ConfigError(
+                f"drop_path must be 0 for model {self.model!r} (only the transformers take it), "
+                f"got {self.drop_path}"
+            )
 
     # ------------------------------------------------------------------ conversion
     def to_dict(self) -> dict[str, Any]:
@@ -418,7 +413,11 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], *, source: str = "config") -> TrainConfig:
-        """Build from ``{name: value}`` (``-`` or ``_`` in names); unknown names are refused."""
+        """Build from ``{name: value}`` (``-`` or ``_`` in names); unknown names are refused.
+
+        ``neuron: trlif``, an option of earlier versions (it had no other value), is ignored.
+        """
+        values = {k: v for k, v in values.items() if not (k == "neuron" and v == "trlif")}
         return cls(**normalise_keys(values, source=source))
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -434,21 +433,12 @@ def _check(cfg: TrainConfig, name: str, ok: Any, what: str) -> None:
 
 def option_fields() -> tuple[dataclasses.Field, ...]:
     """The fields of :class:`TrainConfig`, in declaration order (one CLI flag each)."""
-    return dataclasses.fields(TrainConfig)
+    return options.option_fields(TrainConfig)
 
 
 def normalise_keys(values: Mapping[str, Any], *, source: str) -> dict[str, Any]:
     """``{"batch-size": 64}`` -> ``{"batch_size": 64}``; unknown keys raise :class:`ConfigError`."""
-    known = {f.name for f in option_fields()}
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        name = str(key).strip().replace("-", "_")
-        if name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{source}: unknown option {key!r}{hint}")
-        out[name] = value
-    return out
+    return options.normalise_keys(values, TrainConfig, source=source)
 
 
 class _ConfigLoader(yaml.SafeLoader):
@@ -542,3 +532,102 @@ def config_diff(
         if a != b:
             lines.append(f"{f.name}: checkpoint {a!r} vs now {b!r}")
     return lines
+
+
+def parse_learn(spec: str) -> dict[str, bool]:
+    """``"tau,threshold"`` / ``"tau"`` / ``"threshold"`` / ``"none"`` -> ``learn_tau``, ``learn_threshold``.
+
+    Example:
+        >>> parse_learn("tau")
+        {'learn_tau': True, 'learn_threshold': False}
+    """
+    names = [part.strip() for part in spec.split(",") if part.strip()]
+    if names == ["none"]:
+        names = []
+    elif not names or any(n not in LEARNABLE for n in names):
+        raise ValueError(
+            f"invalid --learn value {spec!r}; expected 'none' or a comma-separated subset of "
+            f"{', '.join(LEARNABLE)} (e.g. 'tau,threshold')"
+        )
+    return {f"learn_{name}": name in names for name in LEARNABLE}
+
+
+def neuron_kwargs_from_flags(
+    surrogate: str = "trsg", mp_init: bool = True, learn: str = "tau,threshold", **extra: Any
+) -> dict[str, Any]:
+    """The ``TrLIF`` ``neuron_kwargs`` for one choice of the ablation flags (``extra`` passes).
+
+    Example:
+        >>> neuron_kwargs_from_flags(surrogate="as", mp_init=False, learn="threshold")
+        {'surrogate': 'as', 'mp_init': False, 'learn_tau': False, 'learn_threshold': True}
+    """
+    return {
+        "surrogate": check_surrogate(surrogate),
+        "mp_init": bool(mp_init),
+        **parse_learn(learn),
+        **extra,
+    }
+
+
+# ---------------------------------------------------------------- command-line flags
+_GROUP_TITLES = {
+    RUNTIME: "shared options (every command)",
+    "run": "run",
+    "data": "data",
+    "model": "model",
+    "neuron": "neuron (ablations of docs/METHOD.md)",
+    "loss": "loss",
+    "optim": "optimisation",
+    "output": "checkpoints and logging",
+}
+
+
+def add_config_arguments(
+    parser: argparse.ArgumentParser, *, only: set[str] | None = None, config_file: bool = True
+) -> None:
+    """Add ``--config FILE`` and one flag per config field (or only the fields in ``only``).
+
+    Example:
+        >>> p = argparse.ArgumentParser()
+        >>> add_config_arguments(p)
+        >>> args = p.parse_args(["--epochs", "2", "--no-mp-init"])
+        >>> sorted(given_options(args).items())
+        [('epochs', 2), ('mp_init', False)]
+        >>> cfg = resolve_config(args)
+        >>> cfg.epochs, cfg.mp_init, cfg.surrogate
+        (2, False, 'trsg')
+    """
+    if config_file:
+        parser.add_argument(
+            "--config",
+            metavar="FILE",
+            default=None,
+            help="YAML or TOML file of options (flags override it; default: none)",
+        )
+    options.add_options(parser, TrainConfig, only=only, titles=_GROUP_TITLES)
+
+
+def given_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The config fields that were given on the command line, ``{name: value}``."""
+    return options.given_options(args, TrainConfig)
+
+
+def resolve_config(args: argparse.Namespace, base: dict[str, Any] | None = None) -> TrainConfig:
+    """Defaults, then ``--recipe``'s values, ``base``, ``--config FILE``, the flags; validated."""
+    values: dict[str, Any] = dict(base or {})
+    config_path = getattr(args, "config", None)
+    if config_path:
+        values.update(load_config_file(config_path))
+    values.update(given_options(args))
+    return TrainConfig.from_dict(with_recipe(values)).validate()
+
+
+def with_recipe(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` on top of the values of the recipe they name (if any): recipe < values."""
+    from .recipes import recipe_values
+
+    values = normalise_keys(values, source="options")
+    name = values.get("recipe")
+    if not name:
+        return values
+    return {**recipe_values(str(name)), **values}

@@ -27,7 +27,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .errors import ConfigError, PeerError
+from ..core.errors import ConfigError, PeerError
+from ..core.options import DEVICES
 
 __all__ = [
     "DistContext",
@@ -37,6 +38,7 @@ __all__ = [
     "distributed_session",
     "is_peer_failure",
     "max_rank",
+    "resolve_device",
     "setup_distributed",
     "teardown_distributed",
     "unwrap",
@@ -70,9 +72,14 @@ class DistContext:
         return self.world_size > 1
 
 
-def _pick_device(preference: str, local_rank: int) -> torch.device:
-    if preference not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"device must be auto, cpu or cuda, got {preference!r}")
+def resolve_device(preference: str, local_rank: int = 0) -> torch.device:
+    """The device of ``--device auto|cpu|cuda`` (auto = cuda if available, else cpu).
+
+    ``cuda`` without a CUDA device raises :class:`~stablespike.core.errors.ConfigError`; a CUDA
+    device is ``cuda:local_rank`` (made the current one).
+    """
+    if preference not in DEVICES:
+        raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {preference!r}")
     if preference == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device cuda was asked for but CUDA is not available")
     if preference == "cpu" or not torch.cuda.is_available():
@@ -90,7 +97,7 @@ def setup_distributed(device: str = "auto", timeout: float | None = None) -> Dis
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    dev = _pick_device(device, local_rank)
+    dev = resolve_device(device, local_rank)
     if world_size <= 1:
         return DistContext(0, 1, 0, dev)
     if dist.is_initialized():

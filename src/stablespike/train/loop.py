@@ -3,10 +3,10 @@
 :class:`Trainer` gets fully built parts (see :func:`stablespike.train.session.train`, which
 builds them from a config) and runs from ``progress`` to ``cfg.epochs``. Checkpoints are written
 by rank 0: ``last.pt`` after every epoch and every ``ckpt_every`` steps, ``best.pt`` whenever the
-test accuracy improves. A :class:`~stablespike.train.errors.NonFiniteError` is re-raised with
+test accuracy improves. A :class:`~stablespike.core.errors.NonFiniteError` is re-raised with
 the last good checkpoint named; nothing is saved after it. After each step the loop asks ``stop``
 (:class:`~stablespike.train.stopping.StopSignals`) whether SIGTERM / SIGINT arrived; if so it
-writes ``last.pt`` and raises :class:`~stablespike.train.errors.StopRequested`.
+writes ``last.pt`` and raises :class:`~stablespike.core.errors.StopRequested`.
 
 Example::
 
@@ -26,12 +26,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..core.errors import NonFiniteError, StopRequested
 from .batches import TrainData
 from .bn_check import short_run_warning
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .distributed import DistContext
-from .errors import NonFiniteError, StopRequested
 from .evaluation import EvalResult, evaluate
 from .metrics import ClassificationMeter
 from .progress import EpochProgress, epoch_line, progress_enabled

@@ -15,9 +15,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..core.errors import ConfigError
 from ..models import build_model
+from ..models.registry import model_options
 from .config import TrainConfig
-from .errors import ConfigError
 
 __all__ = ["build_train_model", "compile_model", "compile_seconds"]
 
@@ -38,13 +39,11 @@ def build_train_model(
         dropout=None if cfg.dropout < 0 else cfg.dropout,
         **({"drop_path": cfg.drop_path} if cfg.drop_path > 0 else {}),
     )
+    accepted = model_options(cfg.model)
+    if accepted is None or "input_size" in accepted:
+        common["input_size"] = input_shape[1]
     try:
-        try:
-            return build_model(cfg.model, **common, input_size=input_shape[1])
-        except ValueError as err:
-            if "input_size" not in str(err):
-                raise
-            return build_model(cfg.model, **common)
+        return build_model(cfg.model, **common)
     except ValueError as err:
         raise ConfigError(str(err)) from None
 

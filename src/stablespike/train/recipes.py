@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ConfigError
+from ..core.errors import ConfigError
 
 __all__ = ["RECIPES", "recipe_values"]
 

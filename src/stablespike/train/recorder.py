@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from .fileio import append_text, atomic_write_text
+from ..core.fileio import append_text, atomic_write_text
 
 __all__ = ["RunRecorder"]
 

@@ -22,11 +22,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import __version__
+from ..core import __version__
+from ..core.errors import CheckpointError
 from .checkpoint import load_model_state
 from .config import TrainConfig
 from .distributed import DistContext, all_gather_objects, unwrap
-from .errors import CheckpointError
 from .seeding import rng_state, set_rng_state
 
 __all__ = ["Progress", "make_payload", "restore_payload"]

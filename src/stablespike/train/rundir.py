@@ -41,8 +41,8 @@ from typing import Any
 
 import yaml
 
-from .errors import CheckpointError, RunDirError
-from .fileio import TMP_MARK, write_error
+from ..core.errors import CheckpointError, RunDirError
+from ..core.fileio import TMP_MARK, write_error
 
 try:  # POSIX; elsewhere the lock is advisory only (the pid file is still written)
     import fcntl

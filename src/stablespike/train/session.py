@@ -23,6 +23,8 @@ from typing import Any, cast
 
 import torch
 
+from ..core.errors import CheckpointError, ConfigError, RunDirError, TrainError
+from ..core.fileio import remove_stale_temporaries
 from .batches import TrainData
 from .checkpoint import load_checkpoint, require_entries
 from .config import TrainConfig, config_diff
@@ -32,8 +34,6 @@ from .distributed import (
     distributed_session,
     wrap_model,
 )
-from .errors import CheckpointError, ConfigError, RunDirError, TrainError
-from .fileio import remove_stale_temporaries
 from .loop import Trainer
 from .losses import build_loss
 from .model_setup import build_train_model, compile_model, compile_seconds
@@ -206,7 +206,7 @@ def train(
     """Train as ``cfg`` says (continuing from ``checkpoint`` if given); returns the summary.
 
     SIGTERM / SIGINT (in the main thread) stop the run after the current step with ``last.pt``
-    written (:class:`~stablespike.train.errors.StopRequested`); a second one stops at once.
+    written (:class:`~stablespike.core.errors.StopRequested`); a second one stops at once.
     """
     cfg = cfg.replace().validate()
     with StopSignals(announce=int(os.environ.get("RANK", "0")) == 0) as stop:

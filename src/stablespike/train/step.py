@@ -2,7 +2,7 @@
 
 Mixed precision (``autocast`` + ``GradScaler`` for fp16) is used on CUDA only. A non-finite loss
 (on any rank), or a non-finite gradient norm without a scaler, either raises
-:class:`~stablespike.train.errors.NonFiniteError` before anything is updated, or - with
+:class:`~stablespike.core.errors.NonFiniteError` before anything is updated, or - with
 ``skip_nonfinite`` - skips the update: gradients are dropped and the buffers (BatchNorm running
 statistics, MP-Init means) are restored to their values before the step.
 
@@ -31,8 +31,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..core.errors import ConfigError, NonFiniteError
 from .distributed import DistContext, any_rank
-from .errors import ConfigError, NonFiniteError
 from .losses import LossFn
 
 __all__ = ["StepResult", "StepRunner", "autocast_factory", "resolve_amp"]

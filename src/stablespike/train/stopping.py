@@ -3,8 +3,8 @@
 Schedulers, ``torchrun`` and preemption send SIGTERM; Ctrl-C sends SIGINT. While a run trains,
 :class:`StopSignals` catches the first of them and only notes it; the training loop asks
 :meth:`StopSignals.requested` after every step and, when it answers with a signal, writes
-``last.pt`` and stops with :class:`~stablespike.train.errors.StopRequested` (exit status
-128 + signal: 143 / 130). A second signal stops at once (:class:`~stablespike.train.errors.StopNow`,
+``last.pt`` and stops with :class:`~stablespike.core.errors.StopRequested` (exit status
+128 + signal: 143 / 130). A second signal stops at once (:class:`~stablespike.core.errors.StopNow`,
 no checkpoint). Under DDP every rank asks every step through an all-reduce (the largest signal
 number wins), so all ranks stop after the same step and write one consistent checkpoint.
 
@@ -24,8 +24,8 @@ import threading
 from types import FrameType, TracebackType
 from typing import Any
 
+from ..core.errors import StopNow
 from .distributed import DistContext, max_rank
-from .errors import StopNow
 
 __all__ = ["STOP_SIGNALS", "StopSignals", "signal_name"]
 

@@ -22,10 +22,10 @@ from typing import Any
 
 from torch import nn
 
+from ..core.errors import CheckpointError
 from ..models import model_from_config
 from .checkpoint import load_checkpoint, require_entries
 from .config import TrainConfig
-from .errors import CheckpointError
 from .run_state import restore_model
 
 
@@ -41,14 +41,20 @@ def rebuild_model(ckpt: dict[str, Any], source: str) -> nn.Module:
     return model
 
 
+def checkpoint_path(path: str | os.PathLike[str]) -> Path:
+    """``path``, or for a run directory its ``best.pt`` (the file is not read)."""
+    path = Path(path)
+    if path.is_dir() and (path / "best.pt").is_file():  # a run directory: its best checkpoint
+        path = path / "best.pt"
+    return path
+
+
 def read_checkpoint(path: str | os.PathLike[str]) -> tuple[Path, dict[str, Any], TrainConfig]:
     """The checkpoint file, its contents and its run's configuration.
 
     ``path`` may also be a run directory (its ``best.pt`` is used).
     """
-    path = Path(path)
-    if path.is_dir() and (path / "best.pt").is_file():  # a run directory: its best checkpoint
-        path = path / "best.pt"
+    path = checkpoint_path(path)
     ckpt = load_checkpoint(path)
     require_entries(ckpt, str(path), {"config": Mapping, "model": Mapping}, "used")
     return path, ckpt, TrainConfig.from_dict(ckpt["config"], source=f"config in {path}")

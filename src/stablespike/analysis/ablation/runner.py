@@ -30,6 +30,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from ...core.fileio import atomic_write_json
 from .grid import Cell
 from .settings import GridSettings, model_fingerprint, pin_settings
 from .subset import write_fashion_mnist_subset
@@ -82,36 +83,24 @@ def collect_results(
     return {k: [r for r in v if r is not None] for k, v in found.items()}
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
-
-
 def train_cell(
     out_dir: str, settings: dict[str, Any], cell: dict[str, Any], seed: int, subset: str,
-    threads: int,
+    threads: int, device: str = "cpu",
 ) -> dict[str, Any]:  # fmt: skip
     """Train one (cell, seed), measure it, write its ``cell.json``; returns the result.
 
     A top-level function of plain arguments so that worker processes can run it.
     """
-    from ...train import NonFiniteError, TrainConfig, train
+    from ...train import NonFiniteError, train
     from .measure import measure_checkpoint
 
     grid, the_cell = GridSettings.from_dict(settings), Cell(**cell)
     run_dir = cell_dir(Path(out_dir), the_cell, seed)
-    cfg = TrainConfig(
+    cfg = grid.train_config(
         dataset=f"npz:{subset}",
-        model=grid.model,
-        epochs=grid.epochs,
-        timesteps=grid.timesteps,
-        batch_size=grid.batch_size,
-        lr=grid.lr,
         seed=seed,
         threads=threads,
-        device="cpu",
+        device=device,
         run_dir=str(run_dir),
         overwrite=True,
         progress="off",
@@ -141,7 +130,7 @@ def train_cell(
         result.update(measure_checkpoint(run_dir / "best.pt"))
         (run_dir / "last.pt").unlink(missing_ok=True)  # best.pt is kept for `analyze`
     result["wall_time_s"] = time.perf_counter() - started
-    _write_json(run_dir / RESULT_FILE, result)
+    atomic_write_json(run_dir / RESULT_FILE, result)
     return result
 
 
@@ -160,15 +149,17 @@ def run_grid(
     jobs: int = 1,
     threads: int = 1,
     data_dir: str | None = None,
+    device: str = "cpu",
     log: Callable[[str], None] = print,
 ) -> int:
     """Train every unfinished (cell, seed); returns the number of runs that failed.
 
     ``jobs > 1`` trains that many runs at once in worker processes (each with ``threads``
-    torch threads). Failures other than divergence are logged and left unfinished.
+    torch threads; 0 = torch's default). Failures other than divergence are logged and left
+    unfinished.
     """
-    if jobs < 1 or threads < 1:
-        raise ValueError(f"jobs and threads must be >= 1, got {jobs} and {threads}")
+    if jobs < 1 or threads < 0:
+        raise ValueError(f"jobs must be >= 1 and threads >= 0, got {jobs} and {threads}")
     out = Path(out_dir).resolve()
     settings.validate()
     pin_settings(out, settings, grid_fingerprint(settings))
@@ -182,7 +173,9 @@ def run_grid(
     todo = [(c, s) for c in cells for s in seeds if load_result(out, c, s) is None]
     total = len(cells) * len(seeds)
     log(f"ablation: {total - len(todo)} of {total} runs done, {len(todo)} to go -> {out}")
-    args = [(str(out), settings.to_dict(), asdict(c), s, str(subset), threads) for c, s in todo]
+    args = [
+        (str(out), settings.to_dict(), asdict(c), s, str(subset), threads, device) for c, s in todo
+    ]
     started, failed = time.perf_counter(), 0
 
     def report(i: int, label: str, outcome: str) -> None:

@@ -27,37 +27,59 @@ from typing import Any
 
 from torch import nn
 
+from ...core.errors import ConfigError
+from ...core.fileio import atomic_write_json
+from ...core.options import batch_size_option, check_values, normalise_keys, option
+from ...train.config import TrainConfig
+
 FASHION_MNIST_TRAIN, FASHION_MNIST_TEST = 60_000, 10_000
 
 
 @dataclass(frozen=True)
 class GridSettings:
-    """Training options shared by all cells (defaults: the CPU-sized grid of docs/RESULTS.md)."""
+    """Training options shared by all cells (defaults: the CPU-sized grid of docs/RESULTS.md).
 
-    model: str = "fmnist-cnn"
-    epochs: int = 1
-    train_subset: int = 2000
-    test_subset: int = 1000
-    subset_seed: int = 0
-    timesteps: int = 4
-    batch_size: int = 32
-    lr: float = 2e-3
+    An overlay on :class:`~stablespike.train.config.TrainConfig`: :meth:`train_config` is the
+    configuration of a cell's run, and :meth:`validate` checks the values with training's own
+    rules (plus the subset sizes).
+    """
+
+    model: str = option("fmnist-cnn", "model of every run", group="grid", metavar="NAME")
+    epochs: int = option(1, "epochs per run", group="grid", positive=True)
+    train_subset: int = option(
+        2000, "training images drawn from Fashion-MNIST", group="grid", metavar="N"
+    )
+    test_subset: int = option(
+        1000, "test images drawn from Fashion-MNIST", group="grid", metavar="N"
+    )
+    subset_seed: int = option(0, "seed of the subset draw", group="grid")
+    timesteps: int = option(4, "T", group="grid", metavar="T", positive=True)
+    batch_size: int = batch_size_option(32, "batch size of every run", runtime=False)
+    lr: float = option(2e-3, "peak learning rate, AdamW", group="grid")
+
+    def train_config(self, **changes: Any) -> TrainConfig:
+        """The training configuration of a run of this grid (``changes`` on top; not validated)."""
+        return TrainConfig(
+            model=self.model,
+            epochs=self.epochs,
+            timesteps=self.timesteps,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            **changes,
+        )
 
     def validate(self) -> GridSettings:
-        """Raise ``ValueError`` naming the first bad value; returns self."""
-        for name in ("epochs", "timesteps", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        """Raise :class:`~stablespike.core.errors.ConfigError` naming the first bad value."""
+        check_values(self)
         if not 1 <= self.train_subset <= FASHION_MNIST_TRAIN:
-            raise ValueError(f"train_subset must be in 1..{FASHION_MNIST_TRAIN}")
+            raise ConfigError(f"train_subset must be in 1..{FASHION_MNIST_TRAIN}")
         if not 1 <= self.test_subset <= FASHION_MNIST_TEST:
-            raise ValueError(f"test_subset must be in 1..{FASHION_MNIST_TEST}")
+            raise ConfigError(f"test_subset must be in 1..{FASHION_MNIST_TEST}")
         if self.batch_size > self.train_subset:
-            raise ValueError(
+            raise ConfigError(
                 f"batch_size {self.batch_size} exceeds train_subset {self.train_subset}"
             )
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        self.train_config().validate()
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -66,12 +88,8 @@ class GridSettings:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> GridSettings:
-        """From :meth:`to_dict` output; unknown names raise ``ValueError``."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown grid setting(s) {unknown}")
-        return cls(**values)
+        """From :meth:`to_dict` output; an unknown name raises ``ConfigError``."""
+        return cls(**normalise_keys(values, cls, source="grid settings"))
 
     def differences(self, other: GridSettings) -> list[str]:
         """``name: saved A vs now B`` for every field that differs."""
@@ -114,6 +132,4 @@ def pin_settings(out_dir: Path, settings: GridSettings, fingerprint: str = "") -
                 "use the same options or another --out"
             )
         return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    data = {**settings.to_dict(), "fingerprint": fingerprint}
-    path.write_text(json.dumps(data, indent=1) + "\n")
+    atomic_write_json(path, {**settings.to_dict(), "fingerprint": fingerprint})

@@ -21,6 +21,8 @@ from typing import Any, cast
 import numpy as np
 import torch
 
+from ...core.fileio import atomic_path
+
 
 def _pick(n_total: int, n: int, seed: int) -> torch.Tensor:
     if not 1 <= n <= n_total:
@@ -51,8 +53,6 @@ def write_fashion_mnist_subset(
         x, y = split.get_batch(idx)  # the test pipeline: unit float, then Normalize
         arrays[f"x_{key}"] = x.numpy().astype(np.float32)
         arrays[f"y_{key}"] = y.numpy().astype(np.int64)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:  # a name ending in .npz: np.savez adds none
+        np.savez(tmp, **arrays)
     return path

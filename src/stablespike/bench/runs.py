@@ -25,8 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .bench_impls import NO_NEURON, Unavailable, make_layer
-from .benchtools import copy_seconds, median_times, peak_bytes, saved_bytes
+from .impls import NO_NEURON, Unavailable, make_layer
+from .tools import copy_seconds, median_times, peak_bytes, saved_bytes
 
 Row = dict[str, Any]
 
@@ -82,7 +82,7 @@ def bench_layer(shape: Sequence[int], impls: Sequence[str], device: str, repeats
 
 def bench_kernel(shape: Sequence[int], device: str, repeats: int) -> Row:
     """The fused forward + backward ops alone vs a copy of the same bytes (per-layer constants)."""
-    from . import ops  # noqa: F401  (registers torch.ops.stablespike)
+    from ..kernels import ops  # noqa: F401  (registers torch.ops.stablespike)
 
     x = torch.randn(tuple(shape), device=device) + 0.5
     grad = torch.randn_like(x)

@@ -16,8 +16,68 @@ from __future__ import annotations
 
 import argparse
 import copy
+from dataclasses import dataclass
 
-__all__ = ["add_arguments", "run"]
+from ..core.errors import ConfigError
+from ..core.options import (
+    add_options,
+    batch_size_option,
+    check_values,
+    data_dir_option,
+    from_args,
+    option,
+    threads_option,
+)
+from . import run_reporting_errors
+
+__all__ = ["ExportOptions", "add_arguments", "run"]
+
+
+@dataclass
+class ExportOptions:
+    """The options of ``stablespike export``."""
+
+    threads: int = threads_option()
+    data_dir: str = data_dir_option(
+        "the one the run used; read for the example input and --lif-hard-reset's accuracy"
+    )
+    batch_size: int | None = batch_size_option(
+        None,
+        "batch size of the example input and of the accuracy run (none = the run's eval batch "
+        "size)",
+    )
+    format: str = option(
+        "nir",
+        "nir = NIR graph (.nir, HDF5); torch = torch.export program (.pt2)",
+        group="export",
+        choices=("nir", "torch"),
+    )
+    output: str = option(
+        "", "file to write (required)", group="export", metavar="FILE", aliases=("-o",)
+    )
+    dt: float | None = option(
+        None, "NIR: time step the tau values are given for (none = 1e-4)", group="export",
+        type=float, metavar="SECONDS",
+    )  # fmt: skip
+    lif_hard_reset: bool = option(
+        False,
+        "NIR: soft-reset neurons as plain LIF with a hard reset (an approximation; its test "
+        "accuracy is measured and printed) instead of the exact LI + Threshold + recurrent "
+        "Scale form",
+        group="export",
+    )
+    dynamic_batch: bool = option(
+        False,
+        "torch: any batch size (neurons run the per-step reference recurrence; off = the batch "
+        "size of --batch-size)",
+        group="export",
+    )
+
+    def validate(self) -> ExportOptions:
+        check_values(self, flags=True)
+        if not self.output:
+            raise ConfigError("--output FILE (-o FILE) is required")
+        return self
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,40 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "checkpoint", metavar="CHECKPOINT",
         help="RUN_DIR/best.pt, RUN_DIR/last.pt, or RUN_DIR (= its best.pt)",
     )  # fmt: skip
-    parser.add_argument(
-        "--format", choices=("nir", "torch"), default="nir",
-        help="nir = NIR graph (.nir, HDF5); torch = torch.export program (.pt2) (default: nir)",
-    )  # fmt: skip
-    parser.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
-    parser.add_argument(
-        "--dt", type=float, default=None, metavar="SECONDS",
-        help="NIR: time step the tau values are given for (default: 1e-4)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--lif-hard-reset", action="store_true",
-        help="NIR: soft-reset neurons as plain LIF with a hard reset (an approximation; its "
-        "test accuracy is measured and printed) instead of the exact LI + Threshold + "
-        "recurrent Scale form (default: exact)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--dynamic-batch", action="store_true",
-        help="torch: any batch size (neurons run the per-step reference recurrence) "
-        "(default: the batch size of --batch-size)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--data-dir", default=None, metavar="DIR",
-        help="dataset location, for the example input and --lif-hard-reset's accuracy "
-        "(default: the one the run used)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--batch-size", type=int, default=None, metavar="N",
-        help="batch size of the example input and of the accuracy run (default: the run's "
-        "eval batch size)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--threads", type=int, default=0, metavar="N",
-        help="CPU threads for torch (default: 0 = torch's default)",
-    )  # fmt: skip
+    add_options(parser, ExportOptions, titles={"runtime": "shared options (every command)"})
 
 
 def _accuracy(model, batches) -> float:  # noqa: ANN001 - a model and (x, y) batches
@@ -75,29 +102,28 @@ def _accuracy(model, batches) -> float:  # noqa: ANN001 - a model and (x, y) bat
 
 def run(args: argparse.Namespace) -> int:
     """Run the command; returns the exit status."""
-    from ..train.cli_common import run_reporting_errors
 
     def job() -> None:
         import torch
 
+        from ..core.errors import FoldError, NIRExportError
+        from ..core.fileio import atomic_write
+        from ..deploy.fold import fold_thresholds
+        from ..deploy.nir_export import DEFAULT_DT, to_nir
+        from ..deploy.torch_export import export_folded
         from ..neurons import TrLIF
         from ..train.batches import TrainData
         from ..train.distributed import distributed_session
-        from ..train.errors import ConfigError
-        from ..train.fileio import atomic_write
         from ..train.seeding import configure_determinism
         from ..train.trained_model import read_checkpoint, rebuild_model
-        from .errors import FoldError
-        from .fold import fold_thresholds
-        from .nir_export import DEFAULT_DT, NIRExportError, to_nir
-        from .torch_export import export_folded
 
+        opts = from_args(ExportOptions, args)
         path, ckpt, cfg = read_checkpoint(args.checkpoint)
-        changes: dict = {"device": "cpu", "threads": args.threads}
-        if args.data_dir:
-            changes["data_dir"] = args.data_dir
-        if args.batch_size:
-            changes["eval_batch_size"] = args.batch_size
+        changes: dict = {"device": "cpu", "threads": opts.threads}
+        if opts.data_dir:
+            changes["data_dir"] = opts.data_dir
+        if opts.batch_size:
+            changes["eval_batch_size"] = opts.batch_size
         cfg = cfg.replace(**changes).validate()
         configure_determinism(cfg.deterministic, cfg.threads)
         with distributed_session("cpu") as ctx:
@@ -105,14 +131,14 @@ def run(args: argparse.Namespace) -> int:
             data = TrainData.build(cfg, ctx)
             example, _ = next(iter(data.test_batches()))
             try:
-                if args.format == "torch":
-                    program = export_folded(model, example, dynamic_batch=args.dynamic_batch)
-                    atomic_write(args.output, lambda f: torch.export.save(program, f))
-                    print(f"wrote {args.output}: torch.export program of the folded {cfg.model}")
+                if opts.format == "torch":
+                    program = export_folded(model, example, dynamic_batch=opts.dynamic_batch)
+                    atomic_write(opts.output, lambda f: torch.export.save(program, f))
+                    print(f"wrote {opts.output}: torch.export program of the folded {cfg.model}")
                     return
-                dt = DEFAULT_DT if args.dt is None else args.dt
+                dt = DEFAULT_DT if opts.dt is None else opts.dt
                 graph = to_nir(
-                    model, example, dt=dt, lif_hard_reset=args.lif_hard_reset,
+                    model, example, dt=dt, lif_hard_reset=opts.lif_hard_reset,
                     metadata={"model": cfg.model, "dataset": data.bundle.name,
                               "checkpoint": str(path)},
                 )  # fmt: skip
@@ -124,12 +150,12 @@ def run(args: argparse.Namespace) -> int:
 
             buffer = io.BytesIO()  # h5py writes to a seekable, readable file; then atomically
             nir.write(buffer, graph)
-            atomic_write(args.output, lambda f: f.write(buffer.getvalue()))
+            atomic_write(opts.output, lambda f: f.write(buffer.getvalue()))
             kinds: dict[str, int] = {}
             for node in graph.nodes.values():
                 kinds[type(node).__name__] = kinds.get(type(node).__name__, 0) + 1
             summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
-            print(f"wrote {args.output}: NIR graph of the folded {cfg.model} ({summary}), dt={dt}")
+            print(f"wrote {opts.output}: NIR graph of the folded {cfg.model} ({summary}), dt={dt}")
             mp = sum(1 for m in model.modules() if isinstance(m, TrLIF) and m.mp_enabled)
             if mp:
                 print(

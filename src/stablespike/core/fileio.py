@@ -1,9 +1,9 @@
-"""Atomic file writes: temporary file in the same folder + fsync + ``os.replace``.
+"""Atomic file and folder writes: temporary path in the same folder + fsync + ``os.replace``.
 
 A reader (or a process restarted after a crash) sees either the previous complete file or the new
 complete file, never a partial one; the temporary file is removed if writing fails.
 
-A write that fails in the operating system raises :class:`~stablespike.train.errors.WriteError`
+A write that fails in the operating system raises :class:`~stablespike.core.errors.WriteError`
 (an ``OSError`` too) whose message names the path and the cause: disk full (with the space left
 and the bytes the write had got to), permission denied, read-only file system, quota. That holds
 even where ``torch.save`` would only report a confusing ``RuntimeError`` of its zip writer: the
@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -32,7 +33,9 @@ from .errors import WriteError
 __all__ = [
     "TMP_MARK",
     "append_text",
+    "atomic_path",
     "atomic_write",
+    "atomic_write_json",
     "atomic_write_text",
     "remove_stale_temporaries",
     "write_error",
@@ -138,6 +141,50 @@ class _RecordingFile:
         return getattr(self._f, name)
 
 
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], *, tmp_name: str | None = None) -> Iterator[Path]:
+    """A temporary path beside ``path``, renamed onto ``path`` when the ``with`` block succeeds.
+
+    The block writes a file or builds a folder at the yielded path (which does not exist yet);
+    a file is fsync'd before the rename. If the block raises, what it wrote is removed and
+    ``path`` is unchanged; an operating-system error of the rename becomes a
+    :class:`~stablespike.core.errors.WriteError`. A folder can replace only a missing or empty
+    folder. ``tmp_name`` overrides the temporary name (default ``.NAME.tmp-PID`` + the suffix
+    of ``path``, so ``np.savez`` or a compiler see the extension they expect).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "lib.so"
+        >>> with atomic_path(out) as tmp:
+        ...     _ = tmp.write_bytes(b"built")
+        >>> out.read_bytes(), sorted(p.name for p in out.parent.iterdir())
+        (b'built', ['lib.so'])
+    """
+    path = Path(path)
+    tmp = path.with_name(tmp_name or f".{path.name}{TMP_MARK}{os.getpid()}{path.suffix}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield tmp
+        if tmp.is_file():
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        try:
+            os.replace(tmp, path)
+        except OSError as err:
+            raise write_error(path, err) from None
+    finally:
+        _remove(tmp)
+    _fsync_dir(path.parent)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
 def atomic_write(
     path: str | os.PathLike[str],
     write: Callable[[BinaryIO], object],
@@ -146,38 +193,38 @@ def atomic_write(
 ) -> None:
     """Call ``write(file)`` on a temporary file, fsync it and rename it to ``path``.
 
-    Raises :class:`~stablespike.train.errors.WriteError` when the operating system refuses the
+    Raises :class:`~stablespike.core.errors.WriteError` when the operating system refuses the
     write; the previous file at ``path`` is then unchanged and the temporary file removed.
     ``size_hint`` (the expected size in bytes) is quoted when the disk is full.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
     recording: _RecordingFile | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             recording = _RecordingFile(f)
             write(recording)  # type: ignore[arg-type]
             recording.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+    except WriteError:
+        raise
     except BaseException as err:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         cause = recording.error if recording is not None else None
-        if cause is None and isinstance(err, OSError) and not isinstance(err, WriteError):
+        if cause is None and isinstance(err, OSError):
             cause = err
         if cause is not None:
             written = recording.written if recording is not None else None
             raise write_error(path, cause, written, size_hint) from None
         raise
-    _fsync_dir(path.parent)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     data = text.encode("utf-8")
     atomic_write(path, lambda f: f.write(data), size_hint=len(data))
+
+
+def atomic_write_json(path: str | os.PathLike[str], data: Any, *, indent: int | None = 1) -> None:
+    """Write ``data`` as JSON (one trailing newline) to ``path`` atomically."""
+    atomic_write_text(path, json.dumps(data, indent=indent) + "\n")
 
 
 def append_text(path: str | os.PathLike[str], text: str) -> None:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 
-from .cli_common import run_reporting_errors
-from .config import option_fields
-from .options import add_config_arguments, given_options
+from ..train.config import add_config_arguments, given_options, option_fields
+from . import run_reporting_errors
+from .train import write_summary
 
 __all__ = ["RESUME_OPTIONS", "add_arguments", "run"]
 
@@ -38,8 +38,11 @@ def run(args: argparse.Namespace) -> int:
     """Run the command; returns the exit status."""
 
     def job() -> object:
-        from .session import resume
+        from ..train.session import resume
 
-        return resume(args.run_dir, given_options(args))
+        overrides = given_options(args)
+        summary = resume(args.run_dir, overrides)
+        write_summary(summary, overrides.get("json", ""))
+        return summary
 
     return run_reporting_errors("resume", job)

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from stablespike import TrLIF
-from stablespike.kernels import bench
-from stablespike.kernels.bench_impls import Unavailable, make_layer
-from stablespike.kernels.bench_runs import resnet19_with
-from stablespike.kernels.benchtools import copy_bandwidth, median_times, peak_bytes, saved_bytes
+from stablespike.bench.impls import Unavailable, make_layer
+from stablespike.bench.runs import resnet19_with
+from stablespike.bench.tools import copy_bandwidth, median_times, peak_bytes, saved_bytes
+from stablespike.cli import main
 
 
 def test_tools_measure_what_they_claim() -> None:
@@ -48,7 +48,7 @@ def test_bench_prints_tables_and_writes_json(tmp_path: Path, capsys) -> None:
     argv = ["--what", "layer", "--what", "kernel", "--what", "network", "--shape", "2,2,4,6,6",
             "--impl", "fused", "--impl", "reference", "--repeats", "1", "--net-repeats", "1",
             "--batch", "1", "--timesteps", "1", "--malloc", "default", "--json", str(out)]  # fmt: skip
-    assert bench.main(argv) == 0
+    assert main(["bench", *argv]) == 0
     text = capsys.readouterr().out
     assert "fused ops alone" in text and "ResNet-19 training step" in text
     result = json.loads(out.read_text().splitlines()[-1])

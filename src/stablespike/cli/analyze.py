@@ -1,0 +1,129 @@
+"""``stablespike analyze CHECKPOINT``: diagnostics and plots of a trained run.
+
+Rebuilds the model of ``RUN_DIR/best.pt`` (or any checkpoint; a run directory means its
+``best.pt``), runs :func:`~stablespike.analysis.analyze_model` over the first ``--batches`` test
+batches and writes ``--out`` (default ``RUN_DIR/analysis/``: ``analysis.json``, ``report.txt``,
+``synops.md`` and PNG plots); the text report is printed too.
+
+Example::
+
+    stablespike analyze runs/fashion-mnist --batches 8
+    stablespike analyze runs/c10/best.pt --dataset cifar10 --out /tmp/c10-analysis --no-plots
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.fileio import atomic_write_json
+from ..core.options import (
+    add_options,
+    batch_size_option,
+    data_dir_option,
+    device_option,
+    from_args,
+    json_option,
+    option,
+    out_option,
+    threads_option,
+)
+from . import run_reporting_errors
+
+__all__ = ["AnalyzeOptions", "add_arguments", "run"]
+
+
+@dataclass
+class AnalyzeOptions:
+    """The options of ``stablespike analyze``."""
+
+    device: str = device_option()
+    threads: int = threads_option()
+    data_dir: str = data_dir_option("the one the run used")
+    batch_size: int = batch_size_option(128, "batch size of the analysed test batches")
+    out: str = out_option("output folder ('' = analysis/ in the checkpoint's run folder)")
+    json: str = json_option()
+    dataset: str = option(
+        "", "dataset whose test split is analysed ('' = the run's)", group="analysis",
+        metavar="NAME",
+    )  # fmt: skip
+    batches: int = option(
+        8, "test batches to analyse", group="analysis", metavar="N", positive=True
+    )
+    grad_batches: int | None = option(
+        None,
+        "of those, how many are differentiated for the gradient metrics (none = all)",
+        group="analysis",
+        type=int,
+        metavar="N",
+    )
+    bins: int = option(
+        100, "membrane-potential histogram bins", group="analysis", metavar="N", positive=True
+    )
+    plots: bool = option(True, "write PNG plots (needs matplotlib)", group="analysis")
+
+    def validate(self) -> AnalyzeOptions:
+        from ..core.errors import ConfigError
+        from ..core.options import check_values
+
+        check_values(self, flags=True)
+        if self.grad_batches is not None and self.grad_batches < 0:
+            raise ConfigError(f"--grad-batches must be >= 0, got {self.grad_batches}")
+        if self.threads < 0:
+            raise ConfigError(f"--threads must be >= 0, got {self.threads}")
+        return self
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the checkpoint argument and the analysis options."""
+    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="RUN_DIR or RUN_DIR/best.pt")
+    add_options(parser, AnalyzeOptions, titles={"runtime": "shared options (every command)"})
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command; returns the exit status (1 on a bad checkpoint, data or option)."""
+
+    def job() -> None:
+        import torch
+
+        from ..analysis.analyzer import analyze_model
+        from ..analysis.checkpoint_data import load_trained_model, test_batches
+        from ..analysis.report import format_report
+        from ..analysis.save import save_analysis
+        from ..train.distributed import resolve_device
+        from ..train.trained_model import checkpoint_path
+
+        opts = from_args(AnalyzeOptions, args)
+        if opts.threads:
+            torch.set_num_threads(opts.threads)
+        device = str(resolve_device(opts.device))
+        path = checkpoint_path(args.checkpoint)
+        model, cfg = load_trained_model(path)
+        batches = test_batches(
+            cfg,
+            batch_size=opts.batch_size,
+            dataset=opts.dataset or None,
+            data_dir=opts.data_dir or None,
+            device=device,
+        )
+        result = analyze_model(
+            model,
+            batches,
+            max_batches=opts.batches,
+            grad_batches=opts.grad_batches,
+            bins=opts.bins,
+            device=device,
+        )
+        result["checkpoint"] = str(path)
+        result["dataset"] = opts.dataset or cfg.dataset
+        result["model"] = cfg.model
+        out = Path(opts.out) if opts.out else path.parent / "analysis"
+        paths = save_analysis(result, out, plots=opts.plots)
+        if opts.json:
+            atomic_write_json(opts.json, result)
+        print(f"stablespike analyze: {cfg.model} from {path} on {result['dataset']}")
+        print(format_report(result))
+        print(f"wrote {len(paths)} files to {out}")
+
+    return run_reporting_errors("analyze", job)
