@@ -37,6 +37,7 @@ from __future__ import annotations
 import warnings
 
 import torch
+import torch.distributed as dist
 
 from .functional.mp_statistic import (
     MPStatistic,
@@ -68,7 +69,7 @@ class MPInitMixin:
         enabled: bool = True,
         momentum: float = 0.1,
         channels: int | None = None,
-        process_group: object | None = None,
+        process_group: dist.ProcessGroup | None = None,
     ) -> None:
         """Register ``mp_mean`` (scalar, or ``[channels]``) and set the update's momentum."""
         if not 0.0 < momentum <= 1.0:

@@ -95,7 +95,7 @@ class TrLIF(MPInitMixin, nn.Module):
         self.channels = int(channels) if channels is not None else None
         self.backend = backend
         self.binary_output = bool(binary_output)
-        shape = (self.channels,) if per_channel else ()
+        shape = (self.channels,) if self.channels is not None else ()  # per_channel
         self.tau_raw = nn.Parameter(
             tau_to_raw(init_tau).expand(shape).clone(), requires_grad=learn_tau
         )
@@ -160,7 +160,7 @@ class TrLIF(MPInitMixin, nn.Module):
         xc = x.to(cdt)
         tau, vth = self._params_for(x.dim() - 1, cdt)
         v0 = self.mp_initial(xc[0]) if self.mp_enabled else None
-        kwargs = dict(
+        kwargs: dict[str, Any] = dict(
             surrogate=self.surrogate,
             decay_input=self.decay_input,
             reset=self.reset,

@@ -72,7 +72,7 @@ def analyze_model(
     if max_batches is not None and max_batches < 1:
         raise ValueError(f"max_batches must be >= 1, got {max_batches}")
     model = model.to(device).eval()
-    params = [p for p in model.parameters() if p.requires_grad]
+    params: list[torch.Tensor] = [p for p in model.parameters() if p.requires_grad]
     monitor = NeuronMonitor(model, bins=bins)
     synops = SynOpsCounter(model, kinds=synops_kinds)
     early = EarlyExitAccuracy()

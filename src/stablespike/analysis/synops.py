@@ -53,11 +53,12 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules.conv import _ConvNd
 
 from ..models.spike_path import SpikeTracker, is_spike_tensor, spike_values
 from ..models.transformers import SpikeMatmul
@@ -67,13 +68,13 @@ _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 KINDS = ("ac", "mac")
 
 
-def conv_accumulates(conv: nn.Module, x: torch.Tensor) -> float:
+def conv_accumulates(conv: _ConvNd, x: torch.Tensor) -> float:
     """Exact AC count of ``conv`` on the non-zero entries of ``x: [N, C_in, *spatial]``."""
     dims = x.dim() - 2
     groups = conv.groups
     mask = (x.detach() != 0).to(torch.float32)
     per_group = mask.reshape(x.shape[0], groups, -1, *x.shape[2:]).sum(2)  # [N, g, *spatial]
-    padding = conv.padding
+    padding: str | int | tuple[int, ...] = conv.padding
     if conv.padding_mode != "zeros":
         per_group = F.pad(per_group, conv._reversed_padding_repeated_twice, mode=conv.padding_mode)
         padding = 0
@@ -88,7 +89,8 @@ def dense_macs(module: nn.Module, x: torch.Tensor, out: torch.Tensor) -> float:
     """MACs of a dense (non-spike) call: ``#outputs * fan-in``."""
     if isinstance(module, nn.Linear):
         return float(out.numel()) * module.in_features
-    fan_in = module.in_channels // module.groups * math.prod(module.kernel_size)
+    conv = cast(_ConvNd, module)  # the counted modules are Linear or Conv
+    fan_in = conv.in_channels // conv.groups * math.prod(conv.kernel_size)
     return float(out.numel()) * fan_in
 
 
@@ -96,7 +98,7 @@ def accumulates(module: nn.Module, x: torch.Tensor) -> float:
     """AC count of a spike-driven call of ``module``."""
     if isinstance(module, nn.Linear):
         return float((x.detach() != 0).sum()) * module.out_features
-    return conv_accumulates(module, x)
+    return conv_accumulates(cast(_ConvNd, module), x)  # the counted modules are Linear or Conv
 
 
 def product_ops(

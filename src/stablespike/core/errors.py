@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 __all__ = [
     "CheckpointError",
@@ -97,6 +98,8 @@ class WriteError(StableSpikeError, OSError):
     The message names the path and the cause; ``errno`` is the operating system's error code
     and ``path`` the file.
     """
+
+    path: Path
 
 
 class StopRequested(StableSpikeError):

@@ -33,6 +33,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterator, Sized
+from typing import Any
 
 import numpy as np
 import torch
@@ -205,8 +206,9 @@ class BatchLoader:
         self, indices: torch.Tensor, epoch: int
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         gen = _generator(_AUGMENTATION, self.sampler.seed, epoch, self.sampler.rank)
+        fast: Any = self.dataset  # has get_batch (checked by __iter__)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
-            yield self.dataset.get_batch(indices[start : start + self.batch_size], gen)
+            yield fast.get_batch(indices[start : start + self.batch_size], gen)
 
     def _via_dataloader(
         self, indices: torch.Tensor, epoch: int

@@ -75,7 +75,7 @@ def _key(target: Any) -> Any:
     return target.item() if hasattr(target, "item") else target
 
 
-def _tonic_class(name: str) -> type:
+def _tonic_class(name: str) -> type[Any]:
     if importlib.util.find_spec("tonic") is None:
         raise DatasetError(
             f"tonic:{name} needs the tonic package (pip install --no-deps tonic plus its light "
@@ -158,7 +158,7 @@ def build_tonic(
     classes = sorted(set(targets))
     labels = {t: i for i, t in enumerate(classes)}
     train_tf, test_tf = dvs_pipelines(size=size, augment=augment, padding=padding)
-    common = dict(time_steps=time_steps, split_by=split_by, sensor=sensor)
+    common: dict[str, Any] = dict(time_steps=time_steps, split_by=split_by, sensor=sensor)
     return DataBundle(
         name=f"tonic:{cls.__name__}",
         train=TonicFrames(parts["train"], indices["train"], labels, transform=train_tf, **common),

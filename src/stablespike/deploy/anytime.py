@@ -38,10 +38,11 @@ Example:
 from __future__ import annotations
 
 import copy
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import torch
 from torch import nn
+from torch.nn.modules.conv import _ConvNd
 
 from ..analysis.synops import _CONV, dense_macs
 from ..models.layers import SeqConvBN
@@ -119,10 +120,11 @@ def sample_accumulates(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     if isinstance(module, nn.Linear):
         nz = (x.detach() != 0).reshape(x.shape[0], -1).sum(1)
         return nz.to(torch.float64) * module.out_features
+    module = cast(_ConvNd, module)  # the counted modules are Linear or Conv
     groups = module.groups
     mask = (x.detach() != 0).to(torch.float32)
     per_group = mask.reshape(x.shape[0], groups, -1, *x.shape[2:]).sum(2)
-    padding = module.padding
+    padding: str | int | tuple[int, ...] = module.padding
     if module.padding_mode != "zeros":
         per_group = torch.nn.functional.pad(
             per_group, module._reversed_padding_repeated_twice, mode=module.padding_mode
@@ -209,8 +211,8 @@ class AnytimeNet(nn.Module):
         self._stems = [_StemStepper(m) for m in self.net.modules() if isinstance(m, InputStem)]
         for stepper in self._lifs:
             stepper.lif.forward = stepper  # type: ignore[method-assign]
-        for stepper in self._stems:
-            stepper.stem.forward = stepper  # type: ignore[method-assign]
+        for stem_stepper in self._stems:
+            stem_stepper.stem.forward = stem_stepper  # type: ignore[method-assign]
         self.eval()
 
     def train(self, mode: bool = True) -> AnytimeNet:
@@ -229,14 +231,15 @@ class AnytimeNet(nn.Module):
         return steps.pop()
 
     def _keep(self, index: torch.Tensor) -> None:
-        for stepper in (*self._lifs, *self._stems):
+        steppers: list[_LIFStepper | _StemStepper] = [*self._lifs, *self._stems]
+        for stepper in steppers:
             stepper.keep(index)
 
     def _reset(self) -> None:
         for stepper in self._lifs:
             stepper.state = None
-        for stepper in self._stems:
-            stepper.cache = None
+        for stem_stepper in self._stems:
+            stem_stepper.cache = None
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> AnytimeOutput:
@@ -265,7 +268,9 @@ class AnytimeNet(nn.Module):
         steps = torch.full((batch,), total, dtype=torch.long, device=device)
         logits: torch.Tensor | None = None
         outputs: torch.Tensor | None = None
-        running = streak = previous = None
+        running: torch.Tensor | None = None
+        streak: torch.Tensor | None = None
+        previous: torch.Tensor | None = None
         active = x
         for t in range(total):
             if ops is not None:

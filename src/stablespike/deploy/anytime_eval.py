@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sized
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack, cast
 
 import torch
 
@@ -163,7 +164,7 @@ def _calibration_batches(cfg: Any, size: int, batch_size: int, device: torch.dev
     if "time_steps" in dataset_options(cfg.dataset):
         options["time_steps"] = cfg.timesteps
     bundle = build_datasets(cfg.dataset, cfg.data_dir or None, augment=False, **options)
-    n = len(bundle.train)
+    n = len(cast(Sized, bundle.train))  # map-style datasets
     if not 0 < size <= n:
         raise ValueError(f"--anytime-calibration must be in 1..{n} (the training set), got {size}")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed))[:size]

@@ -34,9 +34,12 @@ Example:
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import fx, nn
 
+from ..models.transformers import SpikeMatmul
 from .plan import FoldPlan
 from .weights import absorb_input_scale_
 
@@ -45,7 +48,7 @@ def apply_plan(plan: FoldPlan, model: nn.Module) -> None:
     """Absorb the planned scales into ``model``'s layers and binarize the planned neurons."""
     for step in plan.steps:
         if step.kind == "product":
-            product = model.get_submodule(step.target)
+            product = cast(SpikeMatmul, model.get_submodule(step.target))
             product.scale = float(product.scale * step.scale)
         elif step.kind != "channel_scale":
             absorb_input_scale_(model.get_submodule(step.target), step.scale)

@@ -291,7 +291,7 @@ def verify_fold(
     exact = _all_close(expected64, actual64, atol, rtol)
     if refolded:  # and the folded model holds those values, rounded to its dtype
         exact = exact and _same_values(folded, folded64)
-    base = dict(
+    base: dict[str, Any] = dict(
         max_diff=max_diff,
         max_diff_float64=_max_difference(expected64, actual64),
         exact_float64=exact,

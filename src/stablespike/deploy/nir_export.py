@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn, cast
 
 import numpy as np
 import torch
@@ -151,6 +151,8 @@ def lif_parameters(lif: TrLIF, shape: tuple[int, ...], dt: float = DEFAULT_DT) -
 
 
 def _fold_bn(weight: torch.Tensor, bias: torch.Tensor | None, bn: _BatchNorm) -> tuple:
+    if bn.running_mean is None or bn.running_var is None:
+        raise NIRExportError(f"{bn} has no running statistics to fold into the layer before it")
     scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
     shift = bn.bias.detach() - bn.running_mean * scale
     w = weight.detach() * scale.view(-1, *([1] * (weight.dim() - 1)))
@@ -207,7 +209,7 @@ class _Exporter:
             node = self.nir.Affine(weight=_np(w), bias=_np(b))
         self.b.add(name, node, inp)
 
-    def refuse(self, node: fx.Node, what: str, why: str) -> None:
+    def refuse(self, node: fx.Node, what: str, why: str) -> NoReturn:
         raise NIRExportError(f"layer {what} at node {node.name!r}: {why}; it cannot be exported")
 
     # ------------------------------------------------------------ run
@@ -236,7 +238,7 @@ class _Exporter:
         name = str(node.target)
         module = self.modules[name]
         what = f"{name!r} ({type(module).__name__})"
-        x = self.env[node.args[0]] if node.args else None
+        x = self.env[cast(fx.Node, node.args[0])] if node.args else None
         if not isinstance(x, _Value):
             self.refuse(node, what, "its input is not a tensor of the model")
         nir = self.nir
@@ -261,8 +263,8 @@ class _Exporter:
             self.pending[name] = ("linear", module, module.weight, module.bias, self.flush(x), ())
             return _Value([name], shape, x.folded, layer=name)
         if isinstance(module, _BatchNorm):
-            layer = x.layer
-            if not layer or layer not in self.pending or len(node.args[0].users) != 1:
+            layer, source = x.layer, cast(fx.Node, node.args[0])  # x is this node's value
+            if not layer or layer not in self.pending or len(source.users) != 1:
                 self.refuse(node, what, "NIR has no batch norm and it does not directly follow "
                             "a conv / linear layer it could be folded into")  # fmt: skip
             kind, m, w, b, inp, hw = self.pending[layer]
@@ -343,7 +345,7 @@ class _Exporter:
 
     def call(self, node: fx.Node) -> Any:
         target = node.target
-        args = [self.env.get(a, a) if isinstance(a, fx.Node) else a for a in node.args]
+        args: list[Any] = [self.env.get(a, a) if isinstance(a, fx.Node) else a for a in node.args]
         x = args[0] if args else None
         if target == "flatten" or target is torch.flatten:
             start = node.kwargs.get("start_dim", args[1] if len(args) > 1 else 0)
@@ -371,7 +373,7 @@ class _Exporter:
                 self.refuse(node, f"'{node.name}' (add)", f"operands {a.shape} and {b.shape}")
             return _Value(a.sources + b.sources, a.shape, a.folded)
         if target == "mean" and isinstance(x, _Value) and not x.folded:
-            dims = node.kwargs.get("dim", args[1] if len(args) > 1 else None)
+            dims: Any = node.kwargs.get("dim", args[1] if len(args) > 1 else None)
             if tuple(dims or ()) in ((3, 4), (-2, -1)) and len(x.shape) == 3:
                 c, h, w = x.shape
                 pool = self.nir.AvgPool2d(

@@ -22,12 +22,15 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 from torch import fx
+from torch.nn.modules.conv import _ConvNd
 
 from ..core.errors import FoldError
 from ..functional.surrogate import scales_output
+from ..neurons import TrLIF
 from .ops import Kind, OpInfo, classify, describe, first_input
 from .propagate import Context, Materialize, Scaled, propagate
 from .scale import (
@@ -160,7 +163,7 @@ class _Planner:
             raise Refusal(
                 "a spiking neuron is not linear in its input, so the scale cannot pass it"
             )
-        neuron = self.ctx.module(node)
+        neuron = cast(TrLIF, self.ctx.module(node))  # Kind.NEURON
         name = str(node.target)
         if not scales_output(neuron.surrogate):
             self.untouched[name] = f"surrogate {neuron.surrogate!r} already emits S"
@@ -216,7 +219,7 @@ class _Planner:
         if info.kind is Kind.LINEAR:
             return -1
         if info.kind is Kind.CONV:
-            spatial = len(self.ctx.module(node).kernel_size)
+            spatial = len(cast(_ConvNd, self.ctx.module(node)).kernel_size)
             return 1 if pending.factor.dim() == spatial + 2 else 0
         return 1
 

@@ -130,10 +130,10 @@ def as_policy(policy: ExitPolicy | str | dict[str, Any]) -> ExitPolicy:
 
 
 def update_streak(
-    streak: torch.Tensor, top1: torch.Tensor, previous: torch.Tensor | None
+    streak: torch.Tensor | None, top1: torch.Tensor, previous: torch.Tensor | None
 ) -> torch.Tensor:
     """The top-1 streak after one more step: ``streak + 1`` if ``top1`` is unchanged, else 1."""
-    if previous is None:
+    if previous is None or streak is None:  # the first step
         return torch.ones_like(top1)
     return torch.where(top1 == previous, streak + 1, torch.ones_like(streak))
 

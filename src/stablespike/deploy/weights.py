@@ -88,8 +88,9 @@ def absorb_input_scale_(module: nn.Module, scale: torch.Tensor) -> None:
     with torch.no_grad():
         if isinstance(module, _BatchNorm):
             _absorb_batchnorm_(module, scale)
-        else:
-            module.weight.mul_(_weight_factor(module, scale).to(module.weight))
+        else:  # a Linear or Conv (unabsorbable_reason)
+            weight = cast(torch.Tensor, module.weight)
+            weight.mul_(_weight_factor(module, scale).to(weight))
 
 
 def check_private_weights(root: nn.Module, names: Iterable[str]) -> None:

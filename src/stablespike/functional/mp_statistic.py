@@ -36,7 +36,7 @@ class MPStatistic(NamedTuple):
     """Sums and counts of one batch (per channel or scalar); ``nonfinite`` counts excluded values."""
 
     total: torch.Tensor
-    count: torch.Tensor
+    count: torch.Tensor  # type: ignore[assignment]  # the field shadows tuple.count
     nonfinite: torch.Tensor
 
 
@@ -96,7 +96,7 @@ def grouped_statistic(
     return MPStatistic(total(torch.where(use, v, zero)), count, bad)
 
 
-def all_reduce_statistic(stat: MPStatistic, group: object | None = None) -> MPStatistic:
+def all_reduce_statistic(stat: MPStatistic, group: dist.ProcessGroup | None = None) -> MPStatistic:
     """Sum the statistic over all ranks when ``torch.distributed`` runs with several processes."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size(group) == 1:
         return stat

@@ -90,6 +90,7 @@ def _largest_difference(device_type: str) -> float | None:
         xg, tg, vg = (t.clone().requires_grad_() for t in (x, tau, vth))
         res = fn(xg, tg, vg, v0, statistic_shape=(5, 1))
         grads = torch.autograd.grad((res.output * weight).sum(), [xg, tg, vg])
+        assert res.mp_stat is not None  # statistic_shape is given
         results.append((res.output, res.v_last, *res.mp_stat, *grads))
     worst = 0.0
     for got, want in zip(*results, strict=True):

@@ -202,7 +202,7 @@ def _learns(value: Any) -> bool:
     return isinstance(value, torch.Tensor) and value.requires_grad
 
 
-def _sj_reset(module: nn.Module) -> str:
+def _sj_reset(module: Any) -> str:
     v_reset = module.v_reset
     if v_reset is None:
         return "soft"
@@ -214,7 +214,7 @@ def _sj_reset(module: nn.Module) -> str:
     )
 
 
-def _sj_lif(module: nn.Module) -> TrLIFParams:
+def _sj_lif(module: Any) -> TrLIFParams:
     return TrLIFParams(
         tau=float(module.tau),
         threshold=float(module.v_threshold),
@@ -224,7 +224,7 @@ def _sj_lif(module: nn.Module) -> TrLIFParams:
     )
 
 
-def _sj_plif(module: nn.Module) -> TrLIFParams:
+def _sj_plif(module: Any) -> TrLIFParams:
     return TrLIFParams(
         tau=math.nan,
         tau_raw=_scalar(module.w.detach(), "w", module),
@@ -236,7 +236,7 @@ def _sj_plif(module: nn.Module) -> TrLIFParams:
     )
 
 
-def _sj_if(module: nn.Module) -> TrLIFParams:
+def _sj_if(module: Any) -> TrLIFParams:
     return TrLIFParams(
         tau=math.inf,
         threshold=float(module.v_threshold),
@@ -246,7 +246,7 @@ def _sj_if(module: nn.Module) -> TrLIFParams:
     )
 
 
-def _sj_run(module: nn.Module, x: torch.Tensor, v0: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def _sj_run(module: Any, x: torch.Tensor, v0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     module.reset()
     module.v = v0
     if module.step_mode == "m":
@@ -258,7 +258,7 @@ def _sj_run(module: nn.Module, x: torch.Tensor, v0: torch.Tensor) -> tuple[torch
     return spikes, v
 
 
-def _snntorch_leaky(module: nn.Module) -> TrLIFParams:
+def _snntorch_leaky(module: Any) -> TrLIFParams:
     for flag in ("inhibition", "state_quant"):
         if getattr(module, flag, False):
             raise ConversionError(f"snnTorch Leaky({flag}=...) has no TrLIF equivalent")
@@ -301,7 +301,9 @@ def _snntorch_leaky(module: nn.Module) -> TrLIFParams:
     )
 
 
-def _snntorch_run(module: nn.Module, x: torch.Tensor, v0: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def _snntorch_run(
+    module: Any, x: torch.Tensor, v0: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     mem, outs = v0, []
     for xt in x:
         if module.init_hidden:
@@ -324,7 +326,7 @@ def _snntorch_run(module: nn.Module, x: torch.Tensor, v0: torch.Tensor) -> tuple
     return spikes, mem
 
 
-def _norse_constants(module: nn.Module, p: Any) -> tuple[float, float, bool, bool]:
+def _norse_constants(module: Any, p: Any) -> tuple[float, float, bool, bool]:
     name = type(module).__name__
     for what in ("v_leak", "v_reset"):
         if _scalar(getattr(p, what), what, module) != 0.0:
@@ -341,7 +343,7 @@ def _norse_constants(module: nn.Module, p: Any) -> tuple[float, float, bool, boo
     return 1.0 / k, threshold, _learns(p.tau_mem_inv), _learns(p.v_th)
 
 
-def _norse_lif(module: nn.Module) -> TrLIFParams:
+def _norse_lif(module: Any) -> TrLIFParams:
     p = module.p
     tau, threshold, learn_tau, learn_thr = _norse_constants(module, p)
     syn = float(module.dt) * _scalar(p.tau_syn_inv.detach(), "tau_syn_inv", module)
@@ -363,7 +365,7 @@ def _norse_lif(module: nn.Module) -> TrLIFParams:
     )
 
 
-def _norse_box(module: nn.Module) -> TrLIFParams:
+def _norse_box(module: Any) -> TrLIFParams:
     from norse.torch.functional.reset import reset_subtract, reset_value
 
     p = module.p
@@ -384,7 +386,7 @@ def _norse_box(module: nn.Module) -> TrLIFParams:
     )
 
 
-def _norse_run(module: nn.Module, x: torch.Tensor, v0: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def _norse_run(module: Any, x: torch.Tensor, v0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     from norse.torch.functional.lif import LIFFeedForwardState
     from norse.torch.functional.lif_box import LIFBoxFeedForwardState
 
@@ -564,7 +566,7 @@ class _Converter:
             return module
         if _package(module) == "spikingjelly" and hasattr(module, "step_mode"):
             self.walk(module, f"{name}.", multistep=False)
-            module.step_mode = "m"
+            module.step_mode = "m"  # type: ignore[assignment]  # torch stubs: tensors/modules only
             return module
         if isinstance(module, (TrLIF, MPInitNeuron, TimeFolded)):
             return module

@@ -168,7 +168,7 @@ def build_model(
         **options,
     )
     init_weights(model)
-    model.config = {
+    config: dict[str, Any] = {
         "name": name,
         "num_classes": num_classes,
         "in_channels": in_channels,
@@ -178,7 +178,8 @@ def build_model(
         "options": copy.deepcopy(options),
     }
     if neuron is not TrLIF:
-        model.config["neuron"] = neuron_name(neuron)
+        config["neuron"] = neuron_name(neuron)
+    model.config = config  # type: ignore[assignment]  # torch stubs: tensors/modules only
     return model
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from typing import Any
 
 import torch
 from torch import nn
@@ -87,7 +88,7 @@ class SpikingResNet(nn.Module):
         return self.fc(self.dropout(x))
 
 
-_IMAGENET = dict(stem_kernel=7, stem_stride=2, stem_maxpool=True)
+_IMAGENET: dict[str, Any] = dict(stem_kernel=7, stem_stride=2, stem_maxpool=True)
 _RESNET34_STAGES = ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2))
 
 register_model("resnet19", default_dropout=0.2)(

@@ -145,7 +145,8 @@ def randaugment(spec: str) -> Callable[[torch.Tensor], torch.Tensor]:
     """
     if not _RANDAUG.match(spec):
         raise ValueError(f"randaugment must look like 'rand-m9-n1', got {spec!r}")
-    parts = dict(re.match(r"([a-z]+)(.*)", p).groups() for p in spec.split("-")[1:])  # type: ignore[union-attr]
+    matches = [re.match(r"([a-z]+)(.*)", p) for p in spec.split("-")[1:]]
+    parts = {m[1]: m[2] for m in matches if m is not None}  # each part matches (_RANDAUG)
     magnitude, ops = int(float(parts.get("m", 9))), int(float(parts.get("n", 2)))
     try:
         from torchvision.transforms import v2

@@ -18,8 +18,8 @@ Example:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sized
+from typing import Any, cast
 
 import torch
 from torch.utils.data import Dataset
@@ -85,7 +85,7 @@ class TrainData:
 
     def __init__(self, bundle: DataBundle, cfg: TrainConfig, ctx: DistContext) -> None:
         self.bundle, self.cfg, self.ctx = bundle, cfg, ctx
-        n = len(bundle.train)
+        n = len(cast(Sized, bundle.train))  # map-style datasets
         if n < cfg.batch_size:
             raise ConfigError(
                 f"the training set of {bundle.name} has {n} samples, fewer than one batch "
@@ -132,7 +132,7 @@ class TrainData:
         """This rank's batches of ``epoch`` from step ``start_step`` on, time-major, on device."""
         cfg, ctx = self.cfg, self.ctx
         indices = global_batch_indices(
-            len(self.bundle.train),
+            len(cast(Sized, self.bundle.train)),
             batch_size=cfg.batch_size,
             seed=cfg.seed,
             epoch=epoch,
@@ -152,7 +152,9 @@ class TrainData:
         for x, y in itertools.islice(loader, start_step, None):
             yield self._device(x, y)
 
-    def test_batches(self, batch_size: int | None = None) -> Iterator[tuple[torch.Tensor, ...]]:
+    def test_batches(
+        self, batch_size: int | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """This rank's share of the test set (all ranks together cover it exactly once)."""
         loader = BatchLoader(
             self.bundle.test,

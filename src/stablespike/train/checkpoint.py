@@ -177,7 +177,7 @@ def _unpickler_reason(err: BaseException) -> str:
     return lines[-1] if lines else type(err).__name__
 
 
-_KIND_NAMES = {Mapping: "a mapping", list: "a list", str: "a string"}
+_KIND_NAMES: dict[type, str] = {Mapping: "a mapping", list: "a list", str: "a string"}
 
 
 def require_entries(

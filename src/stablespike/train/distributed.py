@@ -103,7 +103,7 @@ def setup_distributed(device: str = "auto", timeout: float | None = None) -> Dis
     if dist.is_initialized():
         return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, dev)
     backend = "nccl" if dev.type == "cuda" else "gloo"
-    extra = {"timeout": datetime.timedelta(seconds=timeout)} if timeout else {}
+    extra: dict[str, Any] = {"timeout": datetime.timedelta(seconds=timeout)} if timeout else {}
     dist.init_process_group(backend=backend, rank=rank, world_size=world_size, **extra)
     return DistContext(rank, world_size, local_rank, dev, initialized_here=True)
 

@@ -84,7 +84,7 @@ class ClassificationMeter:
         t = self.correct.numel() if self.correct is not None else 0
         packed = torch.zeros(2 + t, dtype=torch.float64)
         packed[0], packed[1] = self.loss_sum, self.count
-        if t:
+        if t and self.correct is not None:
             packed[2:] = self.correct
         packed = all_reduce_sum(packed.to(ctx.device), ctx).cpu()
         self.loss_sum, self.count = float(packed[0]), int(packed[1])

@@ -10,6 +10,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -29,7 +31,7 @@ def build_train_model(
     Models that take an ``input_size`` option (the CNNs) get the data's height; ``drop_path > 0``
     is passed to the model (the transformers take it; other models refuse it).
     """
-    common = dict(
+    common: dict[str, Any] = dict(
         num_classes=num_classes,
         in_channels=input_shape[0],
         timesteps=cfg.timesteps,
@@ -66,6 +68,6 @@ def compile_seconds() -> float:
     """Seconds this process has spent in torch.compile (Dynamo, AOT autograd and the backend)."""
     from torch._dynamo.utils import compile_times
 
-    names, values = compile_times(repr="csv", aggregate=True)
-    times = [float(v) for n, v in zip(names, values, strict=False) if n == "_compile.compile_inner"]
+    names, values = compile_times(repr="csv", aggregate=True)  # values: strings, typed object
+    times = [float(v) for n, v in zip(names, values, strict=False) if n == "_compile.compile_inner"]  # type: ignore[arg-type]
     return sum(times)

@@ -23,7 +23,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from ..core.fileio import append_text, atomic_write_text
 __all__ = ["RunRecorder"]
 
 
-def _csv_text(rows: list[Mapping[str, Any]]) -> str:
+def _csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
     if not rows:
         return ""
     fields: list[str] = []

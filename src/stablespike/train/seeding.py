@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -50,7 +50,9 @@ def configure_determinism(deterministic: bool, threads: int = 0) -> None:
 
 def rng_state() -> dict[str, Any]:
     """The states of the torch (CPU + CUDA), NumPy and Python RNGs, checkpoint-safe."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    # the global MT19937 generator's legacy state is a tuple
+    legacy = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
+    kind, keys, pos, has_gauss, gauss = legacy
     version, py_state, py_gauss = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),

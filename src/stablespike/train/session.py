@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sized
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -121,6 +121,7 @@ def _run_owned(
     scheduler = build_scheduler(optimizer, cfg, data.steps_per_epoch)
     amp_dtype = resolve_amp(cfg.amp, ctx.device)
     scaler = torch.amp.GradScaler(ctx.device.type, enabled=amp_dtype == torch.float16)
+    epoch_meter: dict[str, Any]
     progress, epoch_meter = Progress(), {}
     if checkpoint is not None:
         progress, epoch_meter = restore_payload(
@@ -159,8 +160,8 @@ def _run_owned(
             else "starting"
         )
         log(
-            f"stablespike train: {cfg.model} on {bundle.name} ({len(bundle.train)} train / "
-            f"{len(bundle.test)} test), T={cfg.timesteps}, {cfg.epochs} epochs x "
+            f"stablespike train: {cfg.model} on {bundle.name} ({len(cast(Sized, bundle.train))} "
+            f"train / {len(cast(Sized, bundle.test))} test), T={cfg.timesteps}, {cfg.epochs} epochs x "
             f"{data.steps_per_epoch} steps of {cfg.batch_size}, {ctx.device.type} x"
             f"{ctx.world_size} -> {run_dir} ({where})"
         )

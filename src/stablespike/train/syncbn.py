@@ -111,6 +111,8 @@ class GlooSyncBatchNorm(_BatchNorm):
     def _update_running_stats(
         self, mean: torch.Tensor, var: torch.Tensor, total: torch.Tensor
     ) -> None:
+        assert self.running_mean is not None and self.running_var is not None  # tracked
+        assert self.num_batches_tracked is not None
         self.num_batches_tracked.add_(1)
         factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
         unbiased = var * total / (total - 1).clamp_min(1)

@@ -41,7 +41,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -234,14 +234,15 @@ def write_fashion_mnist_subset(
     data_dir: str | None = None,
 ) -> Path:
     """Write ``x_train, y_train, x_test, y_test`` of the subset to ``path`` (kept if present)."""
-    from ...data import build_datasets
+    from ...data import TensorImageDataset, build_datasets
 
     path = Path(path)
     if path.exists():
         return path
     bundle = build_datasets("fashion-mnist", data_dir, augment=False)
-    arrays = {}
-    for split, n, key in ((bundle.train, train, "train"), (bundle.test, test, "test")):
+    arrays: dict[str, Any] = {}
+    for split_set, n, key in ((bundle.train, train, "train"), (bundle.test, test, "test")):
+        split = cast(TensorImageDataset, split_set)  # Fashion-MNIST is held in memory
         idx = _pick(len(split), n, seed)
         x, y = split.get_batch(idx)  # the test pipeline: unit float, then Normalize
         arrays[f"x_{key}"] = x.numpy().astype(np.float32)

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from typing import Any
 
 import torch
 from torch import nn
@@ -166,8 +167,9 @@ class QKFormer(nn.Module):
         return self.head(self.dropout(x.mean(dim=(3, 4))))
 
 
-_IMAGENET = dict(blocks=(1, 2, 7), imagenet=True)
+_IMAGENET: dict[str, Any] = dict(blocks=(1, 2, 7), imagenet=True)
 
+_opts: dict[str, Any]
 for _name, _opts in {
     "qkformer-hst-4-384": dict(dim=384, blocks=(1, 1, 2), heads=8),
     "qkformer-hst-10-384": dict(dim=384, heads=6, **_IMAGENET),

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from typing import Any
 
 import torch
 from torch import nn
@@ -129,8 +130,9 @@ class Spikformer(nn.Module):
         return self.head(self.dropout(x.mean(dim=(3, 4))))
 
 
-_IMAGENET = dict(pools=(True, True, True, True), qkv_bias=False)
+_IMAGENET: dict[str, Any] = dict(pools=(True, True, True, True), qkv_bias=False)
 
+_opts: dict[str, Any]
 for _name, _opts in {
     "spikformer-4-384": dict(depth=4, dim=384, heads=12),
     "spikformer-2-384": dict(depth=2, dim=384, heads=12),

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -100,6 +101,8 @@ class DSSA(nn.Module):
     """Dual spike self-attention with running firing-rate scales (see the module docstring)."""
 
     PER_LAYER_NEURONS = {"lif_in": "the input spikes' channels are summed inside Y1^T S"}
+    firing_rate_x: torch.Tensor
+    firing_rate_attn: torch.Tensor
 
     def __init__(
         self,
@@ -241,7 +244,7 @@ class SpikingResformer(nn.Module):
         return self.head(self.dropout(x.mean(dim=(3, 4))))
 
 
-for _name, _opts in {
+_VARIANTS: dict[str, dict[str, Any]] = {
     "spikingresformer-cifar": dict(widths=(64, 192, 384), heads=(1, 3, 6)),
     "spikingresformer-ti": dict(widths=(64, 192, 384), heads=(1, 3, 6), imagenet=True),
     "spikingresformer-s": dict(widths=(64, 256, 512), heads=(1, 4, 8), imagenet=True),
@@ -250,5 +253,6 @@ for _name, _opts in {
     "spikingresformer-tiny": dict(
         widths=(16, 32, 64), heads=(1, 2, 4), pairs=(1, 1, 1), group_size=16
     ),
-}.items():
+}
+for _name, _opts in _VARIANTS.items():
     register_model(_name)(partial(SpikingResformer, **_opts))
