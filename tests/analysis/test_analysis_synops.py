@@ -6,8 +6,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from stablespike import TrLIF
-from stablespike.analysis.spike_tracker import is_spike_tensor
 from stablespike.analysis.synops import SynOpsCounter, conv_accumulates
+from stablespike.models.spike_path import is_spike_tensor
 
 
 def spike_map(*positions: tuple[int, int], size: int = 5, channels: int = 1) -> torch.Tensor:

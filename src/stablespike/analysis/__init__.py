@@ -23,11 +23,17 @@ Example:
     ['firing_rate', 'grad', 'grad_per_step']
 """
 
+import warnings as _warnings
+
+from torch import nn as _nn
+
+from ..models.introspect import neuron_parameters
+from ..models.introspect import spiking_layers as _spiking_layers
+from ..neurons import TrLIF as _TrLIF
 from .analyzer import analyze_model
 from .early_exit import EarlyExitAccuracy, early_exit_correct
 from .gradients import GradStats, TimestepGradients, cosine_matrix
 from .histogram import StreamingHistogram, tv_distance
-from .layers import neuron_layers, neuron_parameters  # neuron_layers: deprecated alias
 from .monitor import NeuronMonitor
 from .report import format_report, save_analysis
 from .synops import E_AC_PJ, E_MAC_PJ, SynOpsCounter, energy_pj
@@ -51,3 +57,14 @@ __all__ = [
     "save_analysis",
     "tv_distance",
 ]
+
+
+def neuron_layers(model: _nn.Module) -> list[tuple[str, _TrLIF]]:
+    """Deprecated (removed in 0.3): ``stablespike.models.spiking_layers(model, required=True)``."""
+    _warnings.warn(
+        "stablespike.analysis.neuron_layers is deprecated; use "
+        "stablespike.models.spiking_layers(model, required=True)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return _spiking_layers(model, required=True)

@@ -19,7 +19,15 @@ Example::
 
 from __future__ import annotations
 
+import warnings
+
 # both live in the training layer (one way to open a checkpoint for evaluation)
 from ..train.trained_model import load_trained_model, test_batches
 
 __all__ = ["load_trained_model", "test_batches"]
+
+warnings.warn(
+    "stablespike.analysis.checkpoint_data is deprecated (removed in 0.3); import from stablespike.train.trained_model (or use stablespike.train.open_for_eval)",
+    DeprecationWarning,
+    stacklevel=2,
+)

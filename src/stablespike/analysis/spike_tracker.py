@@ -36,3 +36,10 @@ def __getattr__(name: str) -> Any:
             *(nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.Flatten, nn.Identity),
         )
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+warnings.warn(
+    "stablespike.analysis.spike_tracker is deprecated (removed in 0.3); import from stablespike.models.spike_path",
+    DeprecationWarning,
+    stacklevel=2,
+)

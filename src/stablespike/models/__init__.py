@@ -26,9 +26,14 @@ from . import cnn, fmnist_cnn, resnet, transformers  # noqa: F401  (register the
 from .blocks import BasicBlock, SEWBlock
 from .cnn import SpikingCNN, parse_layout
 from .factory import NeuronFactory, NeuronSpec
-from .introspect import FiringRates, neuron_parameters, neuron_values, spiking_layers
+from .introspect import (
+    FiringRates,
+    neuron_parameters,
+    neuron_values,
+    spiking_layers,
+    time_mean_logits,
+)
 from .layers import SeqConvBN, SeqLinearBN, TimeFolded
-from .readout import time_mean_logits
 from .registry import (
     available_models,
     build_model,
