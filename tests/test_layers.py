@@ -95,6 +95,12 @@ def test_every_room_has_a_layer() -> None:
     assert not missing, f"give these a layer in LAYERS and docs/ARCHITECTURE.md: {missing}"
 
 
+def test_every_folder_of_modules_is_a_package() -> None:
+    folders = {p.parent for p in PACKAGE.rglob("*.py")}
+    missing = sorted(str(f) for f in folders if not (f / "__init__.py").exists())
+    assert not missing, f"add an __init__.py (setuptools installs only packages): {missing}"
+
+
 def test_no_module_imports_upward_or_sideways() -> None:
     bad = []
     for where, line, src, dst, target in _edges():

@@ -3,7 +3,7 @@
 A module that mixes in :class:`MPInitMixin` and calls :meth:`~MPInitMixin.init_mp` in its
 ``__init__`` gets a persistent buffer ``mp_mean`` (saved, loaded and moved with the model). Its
 forward then starts from ``U[0] = mp_initial(x[0])`` and, after the sequence, calls
-``mp_observe(U[T], fired)``; in training mode that updates ``mp_mean`` as method.md 2 says
+``mp_observe(U[T], fired)``; in training mode that updates ``mp_mean`` as docs/METHOD.md §2.2 says
 (``r <- 0.9 r + 0.1 m``, ``m`` the mean of ``U[T]`` over neurons that fired; averaged over all
 ranks under ``torch.distributed``). Nothing is updated in eval mode.
 
@@ -39,7 +39,7 @@ import warnings
 import torch
 import torch.distributed as dist
 
-from .functional.mp_init import (
+from .functional.mp_statistic import (
     MPStatistic,
     all_reduce_statistic,
     mp_batch_statistic,

@@ -1,4 +1,4 @@
-"""``TrLIF``: a LIF neuron with learnable ``tau`` and ``Vthr``, TrSG and MP-Init (method.md 1-3).
+"""``TrLIF``: a LIF neuron with learnable ``tau`` and ``Vthr``, TrSG and MP-Init (docs/METHOD.md §1-3).
 
 The module is a thin layer over :mod:`stablespike.functional`; the recurrence itself runs in the
 backend chosen by name (:mod:`stablespike.kernels`). A multi-step call is stateless: each call

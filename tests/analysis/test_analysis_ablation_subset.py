@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from stablespike.analysis.ablation.subset import write_fashion_mnist_subset
+from stablespike.analysis.ablation.runner import write_fashion_mnist_subset
 
 
 def test_subset_matches_the_dataset_pipeline(tmp_path) -> None:

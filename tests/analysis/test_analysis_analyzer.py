@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from stablespike.analysis import analyze_model, format_report, save_analysis
-from stablespike.analysis.markdown import markdown_table, text_table
+from stablespike.analysis.report import markdown_table, text_table
 
 
 def test_result_is_consistent(tiny_model, tiny_batches) -> None:

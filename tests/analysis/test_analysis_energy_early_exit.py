@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from stablespike.analysis.early_exit import EarlyExitAccuracy, early_exit_correct
-from stablespike.analysis.energy import E_AC_PJ, E_MAC_PJ, energy_pj
+from stablespike.analysis.synops import E_AC_PJ, E_MAC_PJ, energy_pj
 
 
 def test_energy_constants_and_arithmetic() -> None:

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from stablespike.analysis.gradstats import GradStats
+from stablespike.analysis.gradients import GradStats
 
 
 def test_known_values_streamed_over_two_batches() -> None:

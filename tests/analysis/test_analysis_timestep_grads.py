@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stablespike import TrLIF
-from stablespike.analysis.timestep_grads import (
+from stablespike.analysis.gradients import (
     TimestepGradients,
     cosine_matrix,
     timestep_parameter_gradients,

@@ -181,13 +181,13 @@ def test_eval_timesteps_builds_event_frames_for_that_t(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from stablespike.models import build_model
-    from stablespike.train import batches, checkpoint_eval
+    from stablespike.train import batches, checkpoint_eval, trained_model
     from stablespike.train.config import TrainConfig
 
     cfg = TrainConfig(dataset="cifar10-dvs", model="cnn7-dvs", timesteps=4, data_dir=str(tmp_path))
     model = build_model("cnn7-dvs", num_classes=10, in_channels=2, timesteps=4)
-    monkeypatch.setattr(checkpoint_eval, "read_checkpoint", lambda p: (Path(p), {}, cfg))
-    monkeypatch.setattr(checkpoint_eval, "rebuild_model", lambda ckpt, p: model)
+    monkeypatch.setattr(trained_model, "read_checkpoint", lambda p: (Path(p), {}, cfg))
+    monkeypatch.setattr(trained_model, "rebuild_model", lambda ckpt, p: model)
     seen: dict = {}
 
     class Built(Exception):

@@ -71,7 +71,7 @@ def test_projection_net_folds_into_weights_and_keeps_its_class(net: Callable[...
     folded = fold_thresholds(model, images())
     assert type(folded) is Net and not isinstance(folded, fx.GraphModule)
     assert not any(isinstance(m, ChannelScale) for m in folded.modules())
-    # method.md 3: W_next <- W_next * Vthr for the input channels fed by the neuron layer
+    # docs/METHOD.md §7.1: W_next <- W_next * Vthr for the input channels fed by the neuron layer
     for conv, neuron in [("block1.conv1.conv", "lif0"), ("block1.shortcut.conv", "lif0")]:
         w = model.get_submodule(conv).weight
         vthr = model.get_submodule(neuron).threshold.view(1, -1, 1, 1)

@@ -90,7 +90,7 @@ def test_rejects_empty_sequence_and_bad_names() -> None:
 
 
 def _released_reference(x, v0, tau_raw, thr_raw, decay_input):
-    """The authors' per-step formulation (method.md 3): round(clamp(r - 1/2, 0, 1)) with STE."""
+    """The authors' per-step formulation (docs/METHOD.md §3.3): round(clamp(r - 1/2, 0, 1)) with STE."""
     tau = 1.0 / torch.sigmoid(tau_raw)
     vth = torch.nn.functional.softplus(thr_raw)
     u, outs = v0, []

@@ -1,4 +1,4 @@
-"""Surrogate gradients: the values of method.md 3, checked against finite differences."""
+"""Surrogate gradients: the values of docs/METHOD.md §3.1, checked against finite differences."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from stablespike.functional import spike, surrogate_grads
 
 
 def _relaxed(name: str, h: torch.Tensor, v: torch.Tensor, s0: torch.Tensor, z0: torch.Tensor):
-    """The smooth function whose derivative the straight-through surrogate is (method.md 3).
+    """The smooth function whose derivative the straight-through surrogate is (docs/METHOD.md §3.1).
 
     With the spike held at its forward value ``s0``, the rectangle of width 1 is the derivative
     of a clamp: TrSG differentiates ``Vthr * (s0 + clamp(H/Vthr - 1/2, 0, 1) - z0)``, RS-SG

@@ -1,4 +1,4 @@
-"""The architectures of method.md 4: block and LIF counts, shortcuts, SEW ADD."""
+"""The architectures of docs/METHOD.md §4.2: block and LIF counts, shortcuts, SEW ADD."""
 
 import pytest
 import torch

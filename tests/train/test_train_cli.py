@@ -87,6 +87,20 @@ def test_load_trained_model_reproduces_eval_and_folds(finished_run: Path, tiny_n
         load_trained_model(finished_run / "missing.pt")
 
 
+def test_open_for_eval_gives_model_config_and_test_batches(finished_run: Path) -> None:
+    from stablespike.train import ConfigError, open_for_eval
+
+    with open_for_eval(finished_run, device="cpu", batch_size=5, timesteps=3) as run:
+        assert run.path == finished_run / "best.pt" and not run.model.training
+        assert run.config.eval_batch_size == 5 and run.config.timesteps == 3
+        assert run.device.type == "cpu" and run.dataset and "metrics" in run.checkpoint
+        x, y = next(iter(run.test_batches()))
+        assert y.shape == (5,) and run.model(x).shape[:2] == (3, 5)  # [T, B, classes]
+    with pytest.raises(ConfigError, match="device"):
+        with open_for_eval(finished_run, device="tpu"):
+            pass
+
+
 def test_resume_of_a_finished_run_only_reports(
     finished_run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

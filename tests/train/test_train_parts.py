@@ -224,7 +224,7 @@ def test_timesteps_reach_event_datasets(monkeypatch: pytest.MonkeyPatch) -> None
 def test_short_run_warning_for_unsettled_batchnorm() -> None:
     from torch import nn
 
-    from stablespike.train.bn_check import short_run_warning
+    from stablespike.train.loop import short_run_warning
 
     net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.BatchNorm1d(2, momentum=0.3))
     note = short_run_warning(net, total_steps=20)

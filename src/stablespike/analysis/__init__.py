@@ -25,15 +25,12 @@ Example:
 
 from .analyzer import analyze_model
 from .early_exit import EarlyExitAccuracy, early_exit_correct
-from .energy import E_AC_PJ, E_MAC_PJ, energy_pj
-from .gradstats import GradStats
+from .gradients import GradStats, TimestepGradients, cosine_matrix
 from .histogram import StreamingHistogram, tv_distance
-from .layers import neuron_layers, neuron_parameters
+from .layers import neuron_layers, neuron_parameters  # neuron_layers: deprecated alias
 from .monitor import NeuronMonitor
-from .report import format_report
-from .save import save_analysis
-from .synops import SynOpsCounter
-from .timestep_grads import TimestepGradients, cosine_matrix
+from .report import format_report, save_analysis
+from .synops import E_AC_PJ, E_MAC_PJ, SynOpsCounter, energy_pj
 
 __all__ = [
     "E_AC_PJ",

@@ -35,11 +35,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models.introspect import neuron_parameters
 from .early_exit import EarlyExitAccuracy
-from .layers import neuron_parameters
+from .gradients import TimestepGradients
 from .monitor import NeuronMonitor
 from .synops import SynOpsCounter
-from .timestep_grads import TimestepGradients
 
 InputFn = Callable[[torch.Tensor], torch.Tensor]
 

@@ -5,7 +5,9 @@ run's config and the model configuration; the model is rebuilt from them and the
 BatchNorm statistics and MP-Init means are loaded. The batches are the test split of the run's
 dataset (or of ``dataset``), time-major for event data, as ``stablespike eval`` sees them.
 
-The model comes from :func:`stablespike.train.load_trained_model` (re-exported here).
+The model comes from :func:`stablespike.train.load_trained_model` and the batches from
+:func:`stablespike.train.trained_model.test_batches` (both re-exported here; a whole evaluation
+opens the checkpoint with :func:`stablespike.train.open_for_eval`).
 
 Example::
 
@@ -17,33 +19,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
-import torch
-
-from ..train.trained_model import load_trained_model
+# both live in the training layer (one way to open a checkpoint for evaluation)
+from ..train.trained_model import load_trained_model, test_batches
 
 __all__ = ["load_trained_model", "test_batches"]
-
-
-def test_batches(
-    cfg: Any,
-    *,
-    batch_size: int,
-    dataset: str | None = None,
-    data_dir: str | None = None,
-    device: str = "cpu",
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Test batches of ``cfg``'s dataset (or ``dataset``) on ``device``, in a fixed order."""
-    from ..train.batches import TrainData
-    from ..train.distributed import DistContext
-
-    changes: dict[str, Any] = {"eval_batch_size": batch_size, "device": device}
-    if dataset:
-        changes["dataset"] = dataset
-    if data_dir:
-        changes["data_dir"] = data_dir
-    run_cfg = cfg.replace(**changes).validate()
-    ctx = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device(device))
-    yield from TrainData.build(run_cfg, ctx).test_batches()

@@ -1,4 +1,4 @@
-"""Accuracy when the output is read after only the first ``t`` timesteps (method.md 6).
+"""Accuracy when the output is read after only the first ``t`` timesteps (docs/METHOD.md §6).
 
 The network's prediction after ``t`` of ``T`` steps is the argmax of the running mean of the
 per-step logits::

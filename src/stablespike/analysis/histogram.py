@@ -1,4 +1,4 @@
-"""Histograms on shared bins and the total-variation distance between them (method.md 6).
+"""Histograms on shared bins and the total-variation distance between them (docs/METHOD.md §6).
 
 Two distributions are compared on the same bin edges ``e_0 < ... < e_n``. With bin probabilities
 ``p_i`` and ``q_i`` (each summing to 1) the total-variation distance is::

@@ -1,15 +1,15 @@
-"""Finding the spiking layers of a model and reading their learned constants.
+"""Moved: the spiking layers of a model and their learned values live in
+:mod:`stablespike.models.introspect`; this module re-exports them for one release.
 
-Per ``TrLIF`` layer the learned values are ``tau = 1 / sigmoid(a)``, ``Vthr = softplus(b)`` and
-the MP-Init running mean ``r`` (the initial potential ``U[0]``), each a scalar, or one value per
-channel for a per-channel layer.
+``neuron_parameters`` is :func:`stablespike.models.introspect.neuron_parameters`;
+``neuron_layers(model)`` is ``spiking_layers(model, required=True)`` (deprecated).
 
 Example:
     >>> from torch import nn
     >>> from stablespike import TrLIF
-    >>> from stablespike.analysis.layers import neuron_layers, neuron_parameters
+    >>> from stablespike.models.introspect import neuron_parameters, spiking_layers
     >>> model = nn.Sequential(nn.Linear(4, 4), TrLIF())
-    >>> [name for name, _ in neuron_layers(model)]
+    >>> [name for name, _ in spiking_layers(model, required=True)]
     ['1']
     >>> neuron_parameters(model)[0]
     {'layer': '1', 'tau': 2.0, 'threshold': 1.0, 'mp_mean': 0.0}
@@ -17,36 +17,22 @@ Example:
 
 from __future__ import annotations
 
-import torch
+import warnings
+
 from torch import nn
 
+from ..models.introspect import neuron_parameters, spiking_layers
 from ..neurons import TrLIF
+
+__all__ = ["neuron_layers", "neuron_parameters"]
 
 
 def neuron_layers(model: nn.Module) -> list[tuple[str, TrLIF]]:
-    """``(qualified name, layer)`` of every :class:`~stablespike.TrLIF` in ``model``, in order.
-
-    Raises ``ValueError`` when there is none (the analysis needs at least one).
-    """
-    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, TrLIF)]
-    if not layers:
-        raise ValueError(f"{type(model).__name__} contains no TrLIF layer to analyse")
-    return layers
-
-
-def _value(t: torch.Tensor) -> float | list[float]:
-    t = t.detach().cpu().to(torch.float64)
-    return float(t) if t.dim() == 0 else [float(v) for v in t]
-
-
-def neuron_parameters(model: nn.Module) -> list[dict[str, object]]:
-    """One row per spiking layer: ``layer``, ``tau``, ``threshold``, ``mp_mean``."""
-    return [
-        {
-            "layer": name,
-            "tau": _value(lif.tau),
-            "threshold": _value(lif.threshold),
-            "mp_mean": _value(lif.mp_mean),
-        }
-        for name, lif in neuron_layers(model)
-    ]
+    """Deprecated: use ``stablespike.models.spiking_layers(model, required=True)``."""
+    warnings.warn(
+        "stablespike.analysis.neuron_layers is deprecated; use "
+        "stablespike.models.spiking_layers(model, required=True)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return spiking_layers(model, required=True)

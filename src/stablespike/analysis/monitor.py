@@ -8,7 +8,7 @@ Per layer ``l`` and step ``t = 1..T`` it keeps:
 * a histogram of ``H[t]`` on edges shared by all steps of the layer (fixed by the first batch,
   see :func:`~stablespike.analysis.histogram.edges_from_sample`) and the total-variation distance
   ``TV(p_t, p_T) = 1/2 sum_i |p_t,i - p_T,i|`` of each step's histogram to the last step's;
-* AbsStr, RatioAG and GradCV of ``dL/dH`` (:mod:`~stablespike.analysis.gradstats`), over all
+* AbsStr, RatioAG and GradCV of ``dL/dH`` (:mod:`~stablespike.analysis.gradients`), over all
   steps and per step.
 
 While attached, each TrLIF runs its readable reference recurrence (same numbers, slower).
@@ -36,10 +36,10 @@ import torch
 from torch import nn
 
 from ..functional.lif import LIFSequence
+from ..models.introspect import FiringRates, spiking_layers
 from ..neurons import TrLIF
-from .gradstats import GradStats
+from .gradients import GradStats
 from .histogram import StreamingHistogram, edges_from_sample
-from .layers import neuron_layers
 
 
 class LayerRecord:
@@ -47,23 +47,19 @@ class LayerRecord:
 
     def __init__(self, timesteps: int, edges: torch.Tensor) -> None:
         self.timesteps = timesteps
-        self.spikes = torch.zeros(timesteps, dtype=torch.float64)
-        self.neurons = torch.zeros(timesteps, dtype=torch.float64)
         self.hist = StreamingHistogram(edges, rows=timesteps)
         self.grad = GradStats()
         self.grad_per_step = [GradStats() for _ in range(timesteps)]
 
-    def observe(self, h: torch.Tensor, output: torch.Tensor) -> None:
-        """Add one sequence's ``H`` and ``O`` (both ``[T, ...]``)."""
+    def observe(self, h: torch.Tensor) -> None:
+        """Add one sequence's ``H`` (``[T, ...]``; its spikes are counted by the monitor's
+        :class:`~stablespike.models.introspect.FiringRates`)."""
         if h.shape[0] != self.timesteps:
             raise ValueError(
                 f"the monitor was filled with T = {self.timesteps} steps, got T = {h.shape[0]}"
             )
         h = h.detach()
-        per_step = output[0].numel()
         for t in range(self.timesteps):
-            self.spikes[t] += float((output[t] != 0).sum())
-            self.neurons[t] += per_step
             self.hist.add(t, h[t])
 
     def observe_grad(self, grad: torch.Tensor) -> None:
@@ -76,13 +72,13 @@ class LayerRecord:
         self.grad.add(grad)
         self.grad_per_step[t].add(grad)
 
-    def summary(self) -> dict[str, Any]:
-        """Firing rates, histograms, TV distances and gradient metrics as plain Python values."""
-        rate = self.spikes / self.neurons.clamp_min(1.0)
+    def summary(self, rates: FiringRates, name: str) -> dict[str, Any]:
+        """Firing rates (of layer ``name`` in ``rates``), histograms, TV distances and gradient
+        metrics as plain Python values."""
         out: dict[str, Any] = {
             "timesteps": self.timesteps,
-            "firing_rate": rate.tolist(),
-            "mean_firing_rate": float(self.spikes.sum() / self.neurons.sum().clamp_min(1.0)),
+            "firing_rate": rates.rates_per_step(name),
+            "mean_firing_rate": rates.mean_rate(name),
             "tv_to_last": self.hist.tv_to_row(-1).tolist(),
             "hist_edges": self.hist.edges.tolist(),
             "hist_probs": self.hist.probabilities().tolist(),
@@ -113,7 +109,8 @@ class NeuronMonitor:
         edges: torch.Tensor | None = None,
         record_grads: bool = True,
     ) -> None:
-        self.layers = neuron_layers(model)
+        self.layers = spiking_layers(model, required=True)
+        self.rates = FiringRates(self.layers, per_step=True)
         self.bins = bins
         self.edges = edges
         self.record_grads = record_grads
@@ -125,6 +122,7 @@ class NeuronMonitor:
         """Start observing (idempotent)."""
         if not self._removers:
             self._removers = [lif.add_monitor(self._callback(name)) for name, lif in self.layers]
+            self._removers.append(self.rates.attach().detach)
         return self
 
     def detach(self) -> None:
@@ -158,7 +156,7 @@ class NeuronMonitor:
                     self.edges if self.edges is not None else edges_from_sample(res.h, self.bins)
                 )
                 record = self.records[name] = LayerRecord(res.h.shape[0], edges)
-            record.observe(res.h, res.output)
+            record.observe(res.h)
             if res.h.requires_grad:
                 self._hook_grads(record, res.h)
 
@@ -203,5 +201,7 @@ class NeuronMonitor:
         if not self.records:
             raise RuntimeError("the monitor observed no forward pass; attach it before running")
         return {
-            name: self.records[name].summary() for name, _ in self.layers if name in self.records
+            name: self.records[name].summary(self.rates, name)
+            for name, _ in self.layers
+            if name in self.records
         }

@@ -1,4 +1,4 @@
-"""PNG plots of an :func:`~stablespike.analysis.analyze_model` result (matplotlib, Agg backend).
+"""PNG plots of an :func:`~stablespike.analysis.analyze_model` result, and lazy matplotlib access.
 
 matplotlib is an optional dependency (``pip install stablespike[plots]``); it is imported only
 when a plot is drawn. One file per figure:
@@ -13,14 +13,24 @@ Example::
 
     from stablespike.analysis.plots import save_plots
     paths = save_plots(result, "runs/fmnist/analysis")
+
+**pyplot.** :func:`pyplot` gives matplotlib's pyplot with the non-interactive Agg backend.
+
+matplotlib is optional (``pip install stablespike[plots]``): importing stablespike never imports
+it; :func:`pyplot` does, on first use, and raises a clear ``ImportError`` when it is missing.
+
+Example::
+
+    from stablespike.analysis.plots import pyplot
+    plt = pyplot()
+    fig, ax = plt.subplots()
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 from typing import Any
-
-from .plotting import pyplot
 
 
 def _mean(v: float | list[float]) -> float:
@@ -143,3 +153,17 @@ def save_plots(result: dict[str, Any], out_dir: str | Path) -> list[Path]:
     if any("grad" in lay for lay in result["layers"]):
         paths.append(plot_grad_stability(result, out / "grad_stability.png"))
     return paths
+
+
+def pyplot() -> ModuleType:
+    """``matplotlib.pyplot`` with the Agg backend selected."""
+    try:
+        import matplotlib
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "plots need matplotlib: pip install 'stablespike[plots]' (or pass --no-plots)"
+        ) from exc
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

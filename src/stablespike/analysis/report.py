@@ -1,4 +1,6 @@
-"""The compact text report and the synaptic-operations table of an :func:`analyze_model` result.
+"""The report of an :func:`analyze_model` result: text, tables and the files it is saved as.
+
+**Report.** The compact text report and the synaptic-operations table.
 
 Example:
     >>> from stablespike.analysis.report import synops_rows
@@ -7,13 +9,41 @@ Example:
     ...            "energy_pj": 1.8e6}}
     >>> synops_rows(synops)[-1]
     ['total', '', '', '2.000M', '0', '1.800']
+
+**Tables.** GitHub markdown and fixed-width, from the same header and rows.
+
+Example:
+    >>> from stablespike.analysis.report import markdown_table, text_table
+    >>> print(markdown_table(["model", "acc"], [["a", "90.1"], ["bb", "9.5"]]))
+    | model | acc |
+    |---|---|
+    | a | 90.1 |
+    | bb | 9.5 |
+    >>> print(text_table(["model", "acc"], [["a", "90.1"], ["bb", "9.5"]]))
+    model   acc
+    a      90.1
+    bb      9.5
+
+**Files.** :func:`save_analysis` writes a result to a directory (each file atomically).
+
+Files: ``analysis.json`` (the whole result), ``report.txt`` (the text report), ``synops.md`` (the
+synaptic-operations and energy table) and, unless ``plots=False``, the PNGs of
+:mod:`~stablespike.analysis.plots`.
+
+Example::
+
+    from stablespike.analysis import analyze_model, save_analysis
+    paths = save_analysis(analyze_model(model, batches), "runs/fmnist/analysis")
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from .markdown import markdown_table, text_table
+from ..core.fileio import atomic_write_text
 
 SYNOPS_HEADER = ["layer", "type", "ops", "AC / image", "MAC / image", "energy uJ / image"]
 
@@ -119,3 +149,52 @@ def format_report(result: dict[str, Any]) -> str:
         f"energy {total['energy_pj'] / 1e9:.4f} mJ per image",
     ]
     return "\n".join(lines)
+
+
+def _check(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[list[str]]:
+    cells = [[str(c) for c in row] for row in rows]
+    for i, row in enumerate(cells):
+        if len(row) != len(headers):
+            raise ValueError(f"row {i} has {len(row)} cells, the header has {len(headers)}")
+    return cells
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub-flavoured markdown table (cells converted with ``str``)."""
+    cells = _check(headers, rows)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
+    return "\n".join(lines)
+
+
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A fixed-width table: first column left-aligned, the others right-aligned."""
+    cells = [list(headers)] + _check(headers, rows)
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def fmt(row: list[str]) -> str:
+        first = row[0].ljust(widths[0])
+        rest = [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+        return "  ".join([first, *rest]).rstrip()
+
+    return "\n".join(fmt(row) for row in cells)
+
+
+def save_analysis(result: dict[str, Any], out_dir: str | Path, *, plots: bool = True) -> list[Path]:
+    """Write the result's files into ``out_dir`` (created if needed); returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        "analysis.json": json.dumps(result, indent=1, allow_nan=True) + "\n",
+        "report.txt": format_report(result) + "\n",
+        "synops.md": synops_markdown(result["synops"]),
+    }
+    paths = []
+    for name, text in files.items():
+        atomic_write_text(out / name, text)
+        paths.append(out / name)
+    if plots:
+        from .plots import save_plots
+
+        paths += save_plots(result, out)
+    return paths

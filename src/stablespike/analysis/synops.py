@@ -1,8 +1,8 @@
-"""Synaptic operations of a forward pass: accumulates (AC) and multiply-accumulates (MAC).
+"""Synaptic operations of a forward pass (AC and MAC) and the energy they cost.
 
 Every ``nn.Linear`` and ``nn.Conv1d/2d/3d`` call is counted from its actual input ``x``:
 
-* spike-driven call (``x`` is spike-derived, see :mod:`~stablespike.analysis.spike_tracker`:
+* spike-driven call (``x`` is spike-derived, see :mod:`~stablespike.models.spike_path`:
   TrLIF outputs, possibly reshaped, locally pooled or dropped out; or every non-zero entry is 1
   or a TrLIF threshold): each non-zero input is added into every output it reaches,
   ``AC = sum over non-zero inputs of their fan-out``. For a linear layer the fan-out is
@@ -36,6 +36,18 @@ Example:
     >>> row = ops.summary(images=1)["layers"][0]
     >>> row["ac"], row["mac"]
     (6.0, 0.0)
+
+**Energy** from the counts (45 nm CMOS figures, docs/METHOD.md §5.3).
+
+A spike-driven synapse performs an accumulate (AC), a real-valued one a multiply-accumulate
+(MAC)::
+
+    E = E_AC * #AC + E_MAC * #MAC,      E_AC = 0.9 pJ,  E_MAC = 4.6 pJ
+
+Example:
+    >>> from stablespike.analysis.synops import energy_pj
+    >>> energy_pj(ac=1000, mac=10)       # 900 + 46 pJ
+    946.0
 """
 
 from __future__ import annotations
@@ -48,9 +60,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.conv import _ConvNd
 
+from ..models.spike_path import SpikeTracker, is_spike_tensor, spike_values
 from ..models.transformers import SpikeMatmul
-from .energy import E_AC_PJ, E_MAC_PJ, energy_pj
-from .spike_tracker import SpikeTracker, is_spike_tensor, spike_values
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -232,3 +243,17 @@ class SynOpsCounter:
             "e_mac_pj": E_MAC_PJ,
             "images": images,
         }
+
+
+E_AC_PJ = 0.9
+"""Energy of one accumulate, picojoules (45 nm)."""
+
+E_MAC_PJ = 4.6
+"""Energy of one multiply-accumulate, picojoules (45 nm)."""
+
+
+def energy_pj(ac: float, mac: float, *, e_ac: float = E_AC_PJ, e_mac: float = E_MAC_PJ) -> float:
+    """``e_ac * ac + e_mac * mac`` in picojoules; counts must be >= 0."""
+    if ac < 0 or mac < 0:
+        raise ValueError(f"operation counts must be >= 0, got ac={ac}, mac={mac}")
+    return e_ac * ac + e_mac * mac

@@ -8,8 +8,7 @@ they apply, spelled and defaulting the same; its own options come from a datacla
 
 Before the first command module (and so torch) is imported, :func:`main` sets
 ``OMP_WAIT_POLICY=PASSIVE`` unless it is set: on a shared CPU, OpenMP threads that spin while
-waiting stall whenever another process holds a core (2-thread training ran 5x slower than 1
-thread under load). Importing :mod:`stablespike` itself changes nothing in the process.
+waiting stall whenever another process holds a core. Importing :mod:`stablespike` itself changes nothing in the process.
 
 Example::
 

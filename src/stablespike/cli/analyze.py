@@ -85,45 +85,37 @@ def run(args: argparse.Namespace) -> int:
     """Run the command; returns the exit status (1 on a bad checkpoint, data or option)."""
 
     def job() -> None:
-        import torch
-
-        from ..analysis.analyzer import analyze_model
-        from ..analysis.checkpoint_data import load_trained_model, test_batches
-        from ..analysis.report import format_report
-        from ..analysis.save import save_analysis
-        from ..train.distributed import resolve_device
-        from ..train.trained_model import checkpoint_path
+        from ..analysis import analyze_model, format_report, save_analysis
+        from ..train.trained_model import open_for_eval
 
         opts = from_args(AnalyzeOptions, args)
-        if opts.threads:
-            torch.set_num_threads(opts.threads)
-        device = str(resolve_device(opts.device))
-        path = checkpoint_path(args.checkpoint)
-        model, cfg = load_trained_model(path)
-        batches = test_batches(
-            cfg,
-            batch_size=opts.batch_size,
-            dataset=opts.dataset or None,
+        with open_for_eval(
+            args.checkpoint,
+            device=opts.device,
             data_dir=opts.data_dir or None,
-            device=device,
-        )
-        result = analyze_model(
-            model,
-            batches,
-            max_batches=opts.batches,
-            grad_batches=opts.grad_batches,
-            bins=opts.bins,
-            device=device,
-        )
-        result["checkpoint"] = str(path)
-        result["dataset"] = opts.dataset or cfg.dataset
-        result["model"] = cfg.model
-        out = Path(opts.out) if opts.out else path.parent / "analysis"
-        paths = save_analysis(result, out, plots=opts.plots)
-        if opts.json:
-            atomic_write_json(opts.json, result)
-        print(f"stablespike analyze: {cfg.model} from {path} on {result['dataset']}")
-        print(format_report(result))
-        print(f"wrote {len(paths)} files to {out}")
+            batch_size=opts.batch_size,
+            threads=opts.threads,
+            dataset=opts.dataset or None,
+        ) as run:
+            result = analyze_model(
+                run.model,
+                run.test_batches(),
+                max_batches=opts.batches,
+                grad_batches=opts.grad_batches,
+                bins=opts.bins,
+                device=str(run.device),
+            )
+            if not run.ctx.is_main:
+                return
+            result["checkpoint"] = str(run.path)
+            result["dataset"] = run.config.dataset
+            result["model"] = run.config.model
+            out = Path(opts.out) if opts.out else run.path.parent / "analysis"
+            paths = save_analysis(result, out, plots=opts.plots)
+            if opts.json:
+                atomic_write_json(opts.json, result)
+            print(f"stablespike analyze: {run.config.model} from {run.path} on {result['dataset']}")
+            print(format_report(result))
+            print(f"wrote {len(paths)} files to {out}")
 
     return run_reporting_errors("analyze", job)

@@ -112,24 +112,18 @@ def run(args: argparse.Namespace) -> int:
         from ..deploy.nir_export import DEFAULT_DT, to_nir
         from ..deploy.torch_export import export_folded
         from ..neurons import TrLIF
-        from ..train.batches import TrainData
-        from ..train.distributed import distributed_session
-        from ..train.seeding import configure_determinism
-        from ..train.trained_model import read_checkpoint, rebuild_model
+        from ..train.trained_model import open_for_eval
 
         opts = from_args(ExportOptions, args)
-        path, ckpt, cfg = read_checkpoint(args.checkpoint)
-        changes: dict = {"device": "cpu", "threads": opts.threads}
-        if opts.data_dir:
-            changes["data_dir"] = opts.data_dir
-        if opts.batch_size:
-            changes["eval_batch_size"] = opts.batch_size
-        cfg = cfg.replace(**changes).validate()
-        configure_determinism(cfg.deterministic, cfg.threads)
-        with distributed_session("cpu") as ctx:
-            model = rebuild_model(ckpt, str(path)).eval()
-            data = TrainData.build(cfg, ctx)
-            example, _ = next(iter(data.test_batches()))
+        with open_for_eval(
+            args.checkpoint,
+            device="cpu",
+            data_dir=opts.data_dir or None,
+            batch_size=opts.batch_size,
+            threads=opts.threads,
+        ) as run:
+            model, cfg, path = run.model, run.config, run.path
+            example, _ = next(iter(run.test_batches()))
             try:
                 if opts.format == "torch":
                     program = export_folded(model, example, dynamic_batch=opts.dynamic_batch)
@@ -139,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
                 dt = DEFAULT_DT if opts.dt is None else opts.dt
                 graph = to_nir(
                     model, example, dt=dt, lif_hard_reset=opts.lif_hard_reset,
-                    metadata={"model": cfg.model, "dataset": data.bundle.name,
+                    metadata={"model": cfg.model, "dataset": run.dataset,
                               "checkpoint": str(path)},
                 )  # fmt: skip
             except (NIRExportError, FoldError, ValueError) as err:
@@ -174,8 +168,8 @@ def run(args: argparse.Namespace) -> int:
             for m in hard.modules():
                 if isinstance(m, TrLIF) and m.reset == "soft":
                     m.reset = "hard"
-            exact_acc = _accuracy(model, data.test_batches())
-            approx_acc = _accuracy(hard, data.test_batches())
+            exact_acc = _accuracy(model, run.test_batches())
+            approx_acc = _accuracy(hard, run.test_batches())
             print(
                 f"test accuracy: {exact_acc:.2f}% exact (soft reset), {approx_acc:.2f}% with the "
                 f"hard-reset approximation ({approx_acc - exact_acc:+.2f} points)"

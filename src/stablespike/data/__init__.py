@@ -12,8 +12,8 @@ Example:
 """
 
 from ..core.errors import DatasetError
+from .datasets import TensorImageDataset
 from .loader import BatchLoader, ShardedSampler, shard_indices
-from .memory import TensorImageDataset
 from .registry import (
     DataBundle,
     available_datasets,

@@ -12,8 +12,8 @@ each temporary folder records its builder's host and process id, and the next
 build of the same key deletes those whose builder no longer runs on this host.
 
 Example:
-    >>> import uuid
     >>> key = cache_key({"T": 10, "version": 1})
+    >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as root:
     ...     path = build_cache(root, key, lambda tmp: (tmp / "a.txt").write_text("hi"))
     ...     (path / "a.txt").read_text(), is_complete(path, key)

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 
 from ..core.errors import DatasetError
-from .archive import extract_once
-from .memory import TensorImageDataset
+from .datasets import TensorImageDataset
+from .download import extract_once
 from .presets import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD, image_pipelines
 from .registry import DataBundle, register_dataset
 

@@ -49,8 +49,8 @@ import torch
 from ..core.errors import DatasetError
 from .aedat import Events
 from .cache import build_cache, cache_key, is_complete
+from .datasets import FileDataset
 from .events import SPLIT_MODES, events_to_frames
-from .file_dataset import FileDataset
 
 __all__ = [
     "SPLITS",

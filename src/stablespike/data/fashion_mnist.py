@@ -17,7 +17,7 @@ Zalando. Locally found files are not checksummed (Debian recompressed them, so
 their ``.gz`` bytes differ) but their IDX structure is validated.
 
 The whole split is held in memory as uint8 (the training set is 47 MB) in a
-:class:`~stablespike.data.memory.TensorImageDataset`: samples are float32
+:class:`~stablespike.data.datasets.TensorImageDataset`: samples are float32
 ``[1, 28, 28]``, scaled to ``[0, 1]`` and normalised with mean 0.2860, std
 0.3530. Training augmentation (``augment=True``: random crop 28 with zero
 padding ``padding``=2, then horizontal flip) is **off by default**, because
@@ -37,9 +37,9 @@ from pathlib import Path
 import torch
 
 from ..core.errors import DatasetError
+from .datasets import TensorImageDataset
 from .download import cache_root, download_file
 from .idx import read_idx
-from .memory import TensorImageDataset
 from .presets import FASHION_MNIST_MEAN, FASHION_MNIST_STD, image_pipelines
 from .registry import DataBundle, register_dataset
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..core.errors import DatasetError
-from .file_dataset import FileDataset
+from .datasets import FileDataset
 from .presets import imagenet_pipelines
 from .registry import DataBundle, register_dataset
 

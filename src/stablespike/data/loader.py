@@ -10,7 +10,7 @@
   by at most one.
 * :class:`ShardedSampler` - the same as a ``torch.utils.data.Sampler``.
 * :class:`BatchLoader` - yields ``(x[B, ...], y[B])``. For a
-  :class:`~stablespike.data.memory.TensorImageDataset` it takes the fast path
+  :class:`~stablespike.data.datasets.TensorImageDataset` it takes the fast path
   (one indexing op + one vectorised transform per batch, augmentation RNG
   seeded from ``(seed, epoch, rank)``); any other dataset goes through a torch
   ``DataLoader`` (``num_workers`` processes whose RNGs are seeded from
@@ -23,7 +23,7 @@ successive passes are differently shuffled yet reproducible; call
 
 Example:
     >>> import torch
-    >>> from stablespike.data.memory import TensorImageDataset
+    >>> from stablespike.data.datasets import TensorImageDataset
     >>> ds = TensorImageDataset(torch.zeros(10, 1, 4, 4), torch.arange(10))
     >>> loader = BatchLoader(ds, batch_size=4, seed=0, rank=0, world_size=2)
     >>> [y.numel() for _, y in loader]
@@ -145,7 +145,7 @@ class BatchLoader:
 
     Example:
         >>> import torch
-        >>> from stablespike.data.memory import TensorImageDataset
+        >>> from stablespike.data.datasets import TensorImageDataset
         >>> ds = TensorImageDataset(torch.rand(5, 1, 2, 2), torch.arange(5))
         >>> sorted(torch.cat([y for _, y in BatchLoader(ds, 2, shuffle=True)]).tolist())
         [0, 1, 2, 3, 4]

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ..core.errors import DatasetError
-from .memory import TensorImageDataset
+from .datasets import TensorImageDataset
 from .presets import image_pipelines
 from .registry import DataBundle, register_dataset
 

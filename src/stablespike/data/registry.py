@@ -12,7 +12,7 @@ Example:
     >>> build_datasets("no-such-set")
     Traceback (most recent call last):
     ...
-    ValueError: unknown dataset 'no-such-set'; known: cifar10, cifar100, cifar10_dvs, dvs_gesture, fashion_mnist, imagenet, ncaltech101, nmnist, npz:PATH, tonic:NAME
+    stablespike.core.errors.ConfigError: unknown dataset 'no-such-set'; available: cifar10, cifar100, cifar10_dvs, dvs_gesture, fashion_mnist, imagenet, ncaltech101, nmnist, npz:PATH, tonic:NAME
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class DataBundle:
 
     Example:
         >>> import torch
-        >>> from stablespike.data.memory import TensorImageDataset
+        >>> from stablespike.data.datasets import TensorImageDataset
         >>> ds = TensorImageDataset(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]))
         >>> DataBundle("toy", ds, ds, num_classes=2, input_shape=(1, 4, 4)).is_sequence
         False

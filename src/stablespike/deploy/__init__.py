@@ -25,7 +25,7 @@ Example:
 
 from ..core.errors import FoldError
 from .anytime import AnytimeNet, AnytimeOutput, anytime
-from .channel_scale import ChannelScale
+from .apply import ChannelScale
 from .check import FoldReport, FoldRoundingWarning, check_fold, verify_fold
 from .fold import fold_thresholds, plan_fold
 from .nir_export import NIRExportError, to_nir

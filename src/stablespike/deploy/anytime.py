@@ -17,7 +17,7 @@ non-spiking stem once (as in the multi-step call, which repeats its output ``T``
 With ``count_ops=True`` the result also holds, per sample, the synaptic operations it used:
 accumulates ``ac`` and multiply-accumulates ``mac`` counted as
 :class:`~stablespike.analysis.SynOpsCounter` counts them (45 nm energy in
-:mod:`stablespike.analysis.energy`).
+:mod:`stablespike.analysis.synops`).
 
 Example:
     >>> import torch
@@ -44,9 +44,9 @@ import torch
 from torch import nn
 from torch.nn.modules.conv import _ConvNd
 
-from ..analysis.spike_tracker import SpikeTracker, is_spike_tensor, spike_values
 from ..analysis.synops import _CONV, dense_macs
 from ..models.layers import SeqConvBN
+from ..models.spike_path import SpikeTracker, is_spike_tensor, spike_values
 from ..models.stem import InputStem
 from ..neurons import TrLIF, TrLIFState
 from .policy import ExitPolicy, as_policy, update_streak

@@ -6,7 +6,7 @@ logits and the synaptic operations of every step (:class:`~stablespike.deploy.An
 setting's exits follow from that record exactly (:func:`~stablespike.deploy.exit_steps`), so a
 sweep of many settings costs one pass. For each setting the sweep reports accuracy, the mean and
 the distribution of timesteps used, accumulates (AC) and multiply-accumulates (MAC) per image and
-the 45 nm energy ``0.9 pJ * AC + 4.6 pJ * MAC`` (:mod:`stablespike.analysis.energy`), next to the
+the 45 nm energy ``0.9 pJ * AC + 4.6 pJ * MAC`` (:mod:`stablespike.analysis.synops`), next to the
 full-``T`` run.
 
 With ``target_drop`` the cheapest setting (least energy) whose accuracy on a calibration part of
@@ -27,13 +27,16 @@ import json
 import os
 from collections.abc import Sized
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, Unpack, cast
 
 import torch
 
-from ..analysis.energy import E_AC_PJ, E_MAC_PJ
+from ..analysis.synops import E_AC_PJ, E_MAC_PJ
 from .anytime import anytime
 from .policy import ExitPolicy, exit_steps
+
+if TYPE_CHECKING:
+    from ..train.trained_model import EvalOverrides
 
 __all__ = [
     "DEFAULT_VALUES",
@@ -177,21 +180,17 @@ def evaluate_anytime(
     values: tuple[float, ...] | None = None,
     target_drop: float | None = None,
     calibration: int = 5000,
-    data_dir: str | None = None,
-    batch_size: int | None = None,
-    device: str = "auto",
-    timesteps: int | None = None,
-    threads: int = 0,
     save: bool = True,
+    **overrides: Unpack[EvalOverrides],
 ) -> dict[str, Any]:
-    """The anytime sweep of ``checkpoint`` on its test set (see the module docstring)."""
+    """The anytime sweep of ``checkpoint`` on its test set (see the module docstring).
+
+    ``overrides``: ``device`` (default ``auto``), ``data_dir``, ``batch_size``, ``timesteps``,
+    ``threads``, ``dataset`` (:func:`~stablespike.train.open_for_eval`).
+    """
     from ..core.errors import ConfigError
     from ..core.fileio import atomic_write_text
-    from ..models import set_timesteps
-    from ..train.batches import TrainData
-    from ..train.distributed import distributed_session
-    from ..train.seeding import configure_determinism
-    from ..train.trained_model import read_checkpoint, rebuild_model
+    from ..train.trained_model import open_for_eval
 
     if kind not in DEFAULT_VALUES:
         raise ConfigError(
@@ -199,29 +198,15 @@ def evaluate_anytime(
         )
     for value in values or ():
         ExitPolicy(kind, value)  # validates before the expensive part
-    path, ckpt, cfg = read_checkpoint(checkpoint)
-    changes: dict[str, Any] = {"device": device, "threads": threads}
-    if data_dir:
-        changes["data_dir"] = data_dir
-    if batch_size:
-        changes["eval_batch_size"] = batch_size
-    cfg = cfg.replace(**changes).validate()
-    configure_determinism(cfg.deterministic, cfg.threads)
-    with distributed_session(cfg.device) as ctx:
-        if ctx.world_size != 1:
+    with open_for_eval(checkpoint, **overrides) as run:
+        if run.ctx.world_size != 1:
             raise ConfigError("--anytime runs in one process")
-        model = rebuild_model(ckpt, str(path)).to(ctx.device).eval()
-        if timesteps is not None:
-            try:
-                set_timesteps(model, timesteps)
-            except ValueError as err:
-                raise ConfigError(f"--timesteps: {err}") from None
-        data = TrainData.build(cfg, ctx)
-        test = record_anytime(model, data.test_batches())
+        path, cfg, model = run.path, run.config, run.model
+        test = record_anytime(model, run.test_batches())
         rows = sweep(test, kind, values)
         report: dict[str, Any] = {
             "checkpoint": str(path),
-            "dataset": data.bundle.name,
+            "dataset": run.dataset,
             "model": cfg.model,
             "mp_init": bool(cfg.mp_init),
             "timesteps": test.timesteps,
@@ -233,12 +218,12 @@ def evaluate_anytime(
         }
         if target_drop is not None:
             calib = record_anytime(
-                model, _calibration_batches(cfg, calibration, cfg.eval_batch_size, ctx.device)
+                model, _calibration_batches(cfg, calibration, cfg.eval_batch_size, run.device)
             )
             calib_rows = sweep(calib, kind, values)
             pick = choose(calib_rows, target_drop)
             policy = ExitPolicy.parse(pick["policy"])
-            measured = _measure(model, policy, data.test_batches())
+            measured = _measure(model, policy, run.test_batches())
             chosen = {
                 "policy": policy.to_dict(),
                 "target_drop_points": target_drop,
@@ -310,7 +295,7 @@ def format_anytime_report(report: dict[str, Any]) -> str:
 
 def plot_anytime(report: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """PNG: accuracy vs mean timesteps and vs energy per image, full T marked."""
-    from ..analysis.plotting import pyplot
+    from ..analysis.plots import pyplot
 
     plt = pyplot()
     rows = report["rows"]

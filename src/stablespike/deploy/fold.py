@@ -1,6 +1,6 @@
 """``fold_thresholds``: an inference copy of a TrSG model that emits binary spikes.
 
-A TrSG neuron outputs ``O = Vthr * S`` (method.md 3). For inference it can emit ``S`` in {0, 1}
+A TrSG neuron outputs ``O = Vthr * S`` (docs/METHOD.md §7). For inference it can emit ``S`` in {0, 1}
 and leave ``Vthr`` to the next layer, which is linear in its input channels:
 ``W (Vthr * S) = (W * Vthr) S`` (conv / linear: ``W_next[:, c] <- W_next[:, c] * Vthr[c]``;
 eval batch norm: ``m <- m / Vthr``, ``w <- w * Vthr``). On the way the scale passes reshapes,

@@ -10,7 +10,7 @@ one timestep of one sample (NIR has no time or batch dimension):
   whole map + ``Flatten``; ``flatten`` -> ``Flatten``; eval dropout and the time folding
   (``flatten(0, 1)`` / ``unflatten``) -> nothing; a residual sum -> several edges into one node
   (NIR sums a node's inputs); :class:`~stablespike.deploy.ChannelScale` -> ``Scale``;
-* a TrLIF neuron (``k = 1 / tau``, time step ``dt``; method.md 1)::
+* a TrLIF neuron (``k = 1 / tau``, time step ``dt``; docs/METHOD.md §1.2)::
 
       ours:  H = U + k (X - U)        (decay_input=True; H = (1 - k) U + X otherwise)
       NIR:   tau_n dv/dt = (v_leak - v) + r I,  one forward-Euler step of dt:
@@ -69,7 +69,7 @@ from ..core.errors import FoldError, NIRExportError
 from ..functional.surrogate import scales_output
 from ..models.stem import InputStem
 from ..neurons import TrLIF
-from .channel_scale import ChannelScale
+from .apply import ChannelScale
 from .fold import fold_thresholds
 from .tracing import record_values, trace_for_fold
 

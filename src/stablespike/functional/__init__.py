@@ -7,7 +7,7 @@
 """
 
 from .lif import RESETS, LIFSequence, LIFStep, check_reset, lif_sequence, lif_step
-from .mp_init import (
+from .mp_statistic import (
     MPStatistic,
     all_reduce_statistic,
     grouped_statistic,

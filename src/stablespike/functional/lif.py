@@ -1,4 +1,4 @@
-"""The readable, per-step definition of the TrLIF neuron (method.md 1 and 3).
+"""The readable, per-step definition of the TrLIF neuron (docs/METHOD.md §1.2 and §3).
 
 One step, input current ``X[t]``, previous potential ``U[t-1]``, ``k = 1 / tau``::
 
@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import torch
 
-from .mp_init import MPStatistic, grouped_statistic
+from .mp_statistic import MPStatistic, grouped_statistic
 from .surrogate import check_surrogate, scales_output, spike
 
 RESETS: tuple[str, ...] = ("soft", "hard")

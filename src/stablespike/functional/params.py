@@ -1,4 +1,4 @@
-"""Parameterisation of the learnable LIF constants (method.md 1).
+"""Parameterisation of the learnable LIF constants (docs/METHOD.md §1.1).
 
 ``tau = 1 / sigmoid(a)`` keeps ``tau > 1``; ``Vthr = softplus(b)`` keeps ``Vthr > 0``.
 

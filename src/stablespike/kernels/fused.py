@@ -42,7 +42,7 @@ from collections.abc import Sequence
 import torch
 
 from ..functional.lif import LIFSequence, check_reset
-from ..functional.mp_init import MPStatistic
+from ..functional.mp_statistic import MPStatistic
 from ..functional.surrogate import check_surrogate
 from . import ops
 from .layout import as_kernel_param, check_broadcastable, compact, compute_dtype, plan_layout

@@ -35,7 +35,7 @@ from typing import NamedTuple
 
 import torch
 
-from ..functional.mp_init import grouped_statistic
+from ..functional.mp_statistic import grouped_statistic
 
 SCALAR, ROW, COL, FULL = 0, 1, 2, 3
 """Modes in which a kernel reads one constant (see the module docs)."""

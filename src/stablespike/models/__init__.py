@@ -25,9 +25,10 @@ Example:
 from . import cnn, fmnist_cnn, resnet, transformers  # noqa: F401  (register the models)
 from .blocks import BasicBlock, SEWBlock
 from .cnn import SpikingCNN, parse_layout
+from .factory import NeuronFactory, NeuronSpec
+from .introspect import FiringRates, neuron_parameters, neuron_values, spiking_layers
 from .layers import SeqConvBN, SeqLinearBN, TimeFolded
-from .neuron import NeuronFactory, NeuronSpec
-from .readout import spiking_layers, time_mean_logits
+from .readout import time_mean_logits
 from .registry import (
     available_models,
     build_model,
@@ -41,6 +42,7 @@ from .stem import InputStem, set_timesteps
 
 __all__ = [
     "BasicBlock",
+    "FiringRates",
     "InputStem",
     "NeuronFactory",
     "NeuronSpec",
@@ -55,6 +57,8 @@ __all__ = [
     "default_dropout",
     "model_from_config",
     "model_options",
+    "neuron_parameters",
+    "neuron_values",
     "parse_layout",
     "register_model",
     "set_timesteps",

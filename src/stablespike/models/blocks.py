@@ -1,6 +1,6 @@
 """Residual blocks on time-major ``[T, B, C, H, W]`` tensors.
 
-* :class:`BasicBlock` (Spiking ResNet / ResNet-19, method.md 4):
+* :class:`BasicBlock` (Spiking ResNet / ResNet-19, docs/METHOD.md §4.2):
   ``LIF(BN(conv(LIF(BN(conv(x))))) + shortcut(x))``; the shortcut is the identity, or a 1x1
   conv + BN when the shape changes. The addition happens before the last LIF.
 * :class:`SEWBlock` (SEW-ResNet, ADD connect function):
@@ -21,8 +21,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .factory import NeuronFactory
 from .layers import SeqConvBN
-from .neuron import NeuronFactory
 
 
 class SpikingProjection(nn.Module):

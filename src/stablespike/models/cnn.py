@@ -6,7 +6,7 @@ A layout like ``"64C3-AP2-128C3-128C3-AP2-256C3-256C3-AP2-1024FC"`` reads:
   the non-spiking stem (:class:`~stablespike.models.stem.InputStem`) followed by its LIF;
 * ``AP<k>`` / ``MP<k>``: average / max pooling ``k x k`` (stride ``k``) on every timestep;
 * ``<n>FC``: dropout, a hidden fully connected layer with ``n`` units + BN (over ``T * B``,
-  like the convs; our choice, method.md does not say) + LIF.
+  like the convs; our choice, docs/METHOD.md §4.2) + LIF.
 
 The non-spiking head (dropout, then FC to ``num_classes``) is always appended, so it is not part
 of the layout. ``stem_pool=k`` average-pools the non-spiking stem output before its LIF (see
@@ -32,10 +32,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .checks import positive_int
+from .factory import NeuronFactory
 from .layers import SeqConvBN, SeqLinearBN, TimeFolded
-from .neuron import NeuronFactory
-from .registry import register_model
+from .registry import positive_int, register_model
 from .stem import InputStem
 
 _TOKEN = re.compile(r"^(?:(?P<conv>\d+)C(?P<k>\d+)|(?P<pool>AP|MP)(?P<pk>\d+)|(?P<fc>\d+)FC)$")
@@ -145,7 +144,7 @@ class SpikingCNN(nn.Module):
 
 
 DVS_LAYOUT = "64C3-AP2-128C3-128C3-AP2-256C3-256C3-AP2-1024FC"
-"""The 7-layer DVS CNN of method.md 4 (``...-1024FC-10FC``, the last FC being the head)."""
+"""The 7-layer DVS CNN of docs/METHOD.md §4.2 (``...-1024FC-10FC``, the last FC being the head)."""
 
 register_model("cnn7-dvs", default_dropout=0.5)(
     partial(SpikingCNN, layout=DVS_LAYOUT, input_size=48)

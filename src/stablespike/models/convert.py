@@ -4,7 +4,7 @@
 whose initial ``tau``, ``Vthr``, reset kind, ``decay_input``, ``detach_reset`` and learnability
 are the original's; ``convert(model, to="mp-init")`` keeps the original neuron and wraps it in
 :class:`MPInitNeuron`, which starts each sequence from the MP-Init mean and learns it from the
-last step (method.md 2). Mappings (``k = 1 / tau``, ``Vthr`` the threshold; TrLIF:
+last step (docs/METHOD.md §2.2). Mappings (``k = 1 / tau``, ``Vthr`` the threshold; TrLIF:
 ``H = U + k (X - U)`` with ``decay_input`` else ``H = (1 - k) U + X``):
 
 * SpikingJelly 2.0 ``LIFNode(tau, decay_input, v_threshold, v_reset, detach_reset)``:
@@ -419,7 +419,7 @@ _BUILTIN[("norse", "LIFBoxCell")] = _Mapping(_norse_box, _norse_run, lambda m: T
 
 # ---------------------------------------------------------------- the MP-Init wrapper
 class MPInitNeuron(MPInitMixin, nn.Module):
-    """Another package's neuron with MP-Init: ``U[0] = mp_mean``, learnt from ``U[T]`` (method.md 2).
+    """Another package's neuron with MP-Init: ``U[0] = mp_mean``, learnt from ``U[T]`` (docs/METHOD.md §2.2).
 
     A multi-step layer: ``x: [T, B, ...] -> spikes [T, B, ...]``; the wrapped neuron's own state
     is reset before and after every call (stateless across calls, like TrLIF).

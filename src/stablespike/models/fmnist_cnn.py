@@ -5,15 +5,10 @@ stem conv 1->16 + BN (non-spiking, run once, repeated T times), LIF, avg-pool 2,
 conv 16->32 + BN, LIF, avg-pool 2, FC 1568->128 + BN, LIF, dropout, FC 128->10 (207k parameters).
 Default dropout 0.0: a few epochs do not overfit.
 
-Measured (torch 2.13 CPU, fused LIF kernel, batch 128, T=4, one SGD step = forward + backward +
-update; on the shared 2-core development machine under a load of ~6, so these are upper bounds):
-about 0.18-0.23 s CPU time per batch on one thread, i.e. ~1.5 min per 60k-image epoch. With the
-trainer-style recipe (AdamW, lr 3e-3, cosine, batch 128) one epoch reached 89.7% test accuracy;
-SGD (lr 0.1, momentum 0.9, cosine over 3 epochs) passed 90% after 1.3 epochs (on 2k test
-images) and reached 91.6% after 3.
-Alternatives measured the same way: ``32C3-AP2-64C3-AP2-128FC`` cost ~2.5x per batch;
-``16C3-32C3-AP2-128FC`` with ``stem_pool=2`` (first LIF at 14x14) cost ~0.75x but reached only
-88.5% after one AdamW epoch and 90.6% after 3 SGD epochs.
+The layout was chosen over a wider ``32C3-AP2-64C3-AP2-128FC`` (slower per batch; the ablation
+grid's first model, docs/RESULTS.md §6) and ``16C3-32C3-AP2-128FC`` with ``stem_pool=2`` (first
+LIF at 14x14: cheaper per batch, less accurate). What the main job reaches with it, and in how
+long, is measured in README.md ("The main job").
 
 Example:
     >>> import torch

@@ -2,7 +2,7 @@
 
 Inputs are ``[T, B, C, H, W]``. Time is folded into the batch (``[T*B, C, H, W]``) for the
 2-D layers, so BatchNorm statistics are computed over time and batch jointly (tdBN style,
-method.md 4), and the result is unfolded back to ``[T, B, ...]``. The ops used
+docs/METHOD.md §4.1), and the result is unfolded back to ``[T, B, ...]``. The ops used
 (``flatten``, ``unflatten`` with the input's ``shape[:2]``) are recorded by ``torch.fx``.
 
 Example:

@@ -1,4 +1,5 @@
-"""Small read-outs the trainer and the analysis use on any model.
+"""The time-mean read-out of per-timestep logits (``spiking_layers`` lives in
+:mod:`stablespike.models.introspect` and is re-exported here).
 
 Example:
     >>> import torch
@@ -13,18 +14,10 @@ Example:
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from ..neurons import TrLIF
+from .introspect import spiking_layers
 
-
-def spiking_layers(model: nn.Module) -> list[tuple[str, TrLIF]]:
-    """``(qualified name, TrLIF)`` for every spiking layer, in forward order.
-
-    Every registered model registers its submodules in the order its forward calls them, so
-    module order is forward order (the tests check this for each model).
-    """
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, TrLIF)]
+__all__ = ["spiking_layers", "time_mean_logits"]
 
 
 def time_mean_logits(out: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """The model registry behind ``--model``: ``register_model``, ``build_model``, ``available_models``.
 
 A builder is any callable taking the keyword arguments ``num_classes``, ``in_channels``,
-``timesteps``, ``neuron`` (a :class:`~stablespike.models.neuron.NeuronFactory`: each spiking layer is
+``timesteps``, ``neuron`` (a :class:`~stablespike.models.factory.NeuronFactory`: each spiking layer is
 ``neuron(channels)``) and ``dropout``,
 plus its own options, and returning an ``nn.Module`` mapping ``[B, C, H, W]`` or
 ``[T, B, C, H, W]`` to per-timestep logits ``[T, B, num_classes]``.
@@ -21,12 +21,35 @@ Example:
     ('fmnist-cnn', 4, {'surrogate': 'as'})
     >>> type(model_from_config(net.config)) is type(net)
     True
+
+**Argument checks** shared by the builders (``positive_int``, ``probability``); each raises
+``ValueError`` naming the argument.
+
+Example:
+    >>> from stablespike.models.registry import positive_int
+    >>> positive_int("timesteps", 4)
+    4
+
+**Weight initialisation** (``init_weights``), shared by every registered model.
+
+Convolutions: Kaiming normal (fan-out, ReLU gain), as in torchvision's ResNets. BatchNorm:
+weight 1, bias 0. Linear layers: Kaiming normal (fan-in) weights and zero bias, so a hidden FC
+layer feeding a LIF gets inputs of a similar scale to a conv + BN layer.
+
+Example:
+    >>> from torch import nn
+    >>> from stablespike.models.registry import init_weights
+    >>> net = nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.BatchNorm2d(4))
+    >>> init_weights(net)
+    >>> net[1].weight.mean().item(), net[1].bias.abs().sum().item()
+    (1.0, 0.0)
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -35,9 +58,7 @@ from torch import nn
 
 from ..core.registry import Registry
 from ..neurons import TrLIF
-from .checks import positive_int, probability
-from .init import init_weights
-from .neuron import NeuronFactory, NeuronSpec, neuron_from_name, neuron_name
+from .factory import NeuronFactory, NeuronSpec, neuron_from_name, neuron_name
 
 Builder = Callable[..., nn.Module]
 B = TypeVar("B", bound=Builder)
@@ -119,7 +140,7 @@ def build_model(
 ) -> nn.Module:
     """Build the registered model ``name`` with freshly initialised weights and ``.config``.
 
-    ``neuron`` makes every spiking layer (see :class:`~stablespike.models.neuron.NeuronFactory`):
+    ``neuron`` makes every spiking layer (see :class:`~stablespike.models.factory.NeuronFactory`):
     ``TrLIF`` (default), another ``nn.Module`` class, or a callable ``(channels) -> nn.Module``
     taking time-major ``[T, B, ...]``; ``neuron_kwargs`` go to each of them. ``dropout=None``
     picks the model's default; ``options`` are the builder's own keyword arguments.
@@ -191,3 +212,34 @@ def _check_options(name: str, options: Mapping[str, Any]) -> None:
         raise ValueError(
             f"unknown option(s) {', '.join(unknown)} for model {name!r}; accepted options: {listed}"
         )
+
+
+def positive_int(what: str, value: Any) -> int:
+    """Return ``value`` if it is an ``int >= 1`` (not a bool), else raise ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{what} must be a positive int, got {value!r}")
+    return value
+
+
+def probability(what: str, value: Any) -> float:
+    """Return ``value`` as a float if it lies in ``[0, 1)``, else raise ``ValueError``."""
+    ok = not isinstance(value, bool) and isinstance(value, int | float)
+    if not ok or math.isnan(value) or not 0.0 <= value < 1.0:
+        raise ValueError(f"{what} must be a probability in [0, 1), got {value!r}")
+    return float(value)
+
+
+def init_weights(model: nn.Module) -> None:
+    """Initialise every conv, BN and linear layer of ``model`` in place."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)

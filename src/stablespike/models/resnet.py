@@ -1,6 +1,6 @@
 """Spiking residual networks: ResNet-19 (CIFAR), Spiking ResNet-18/34 and SEW-ResNet-34 (ImageNet).
 
-One class, :class:`SpikingResNet`, covers all four (method.md 4): a non-spiking conv + BN stem
+One class, :class:`SpikingResNet`, covers all four (docs/METHOD.md §4.2): a non-spiking conv + BN stem
 (:class:`~stablespike.models.stem.InputStem`) followed by a LIF, an optional max-pool, stages of
 residual blocks, global average pooling, dropout and a non-spiking FC head giving per-timestep
 logits ``[T, B, num_classes]``.
@@ -15,8 +15,8 @@ spiking-resnet34    as above      64x3, 128x4, 256x6, 512x3     BasicBlock    0.
 sew-resnet34        as above      64x3, 128x4, 256x6, 512x3     SEWBlock      0.0
 ==================  ============  ===========================  ============  ================
 
-method.md puts dropout before the FC on CIFAR and DVS without giving ``p``: 0.2 is our choice for
-ResNet-19 (override with ``dropout=``); the ImageNet models use none by default.
+The paper puts dropout before the FC on CIFAR and DVS without giving ``p`` (docs/METHOD.md §4.2):
+0.2 is our choice for ResNet-19 (override with ``dropout=``); the ImageNet models use none.
 
 Example:
     >>> import torch
@@ -36,8 +36,8 @@ import torch
 from torch import nn
 
 from .blocks import BasicBlock, SEWBlock, make_stage
+from .factory import NeuronFactory
 from .layers import TimeFolded
-from .neuron import NeuronFactory
 from .registry import register_model
 from .stem import InputStem
 

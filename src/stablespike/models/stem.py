@@ -1,6 +1,6 @@
 """The non-spiking input stem: the one place where static and event inputs are told apart.
 
-``InputStem`` is conv + BN (method.md 4), optionally followed by average pooling. It accepts
+``InputStem`` is conv + BN (docs/METHOD.md §4.1), optionally followed by average pooling. It accepts
 
 * static images ``[B, C, H, W]``: conv + BN run once and the result is repeated ``timesteps``
   times, giving ``[timesteps, B, C', H', W']``;
@@ -25,8 +25,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .checks import positive_int
 from .layers import SeqConvBN
+from .registry import positive_int
 
 
 class InputStem(SeqConvBN):

@@ -1,8 +1,9 @@
 """Training, resuming and evaluating spiking networks (the ``train``/``resume``/``eval`` commands).
 
 The Python API mirrors the command line: a :class:`TrainConfig` (one field per flag),
-:func:`train`, :func:`resume` and :func:`evaluate_checkpoint`, and :func:`load_trained_model`
-for using a trained model from Python. Names are imported on first use.
+:func:`train`, :func:`resume` and :func:`evaluate_checkpoint`, :func:`load_trained_model`
+for using a trained model from Python, and :func:`open_for_eval` (checkpoint, model and test
+batches) for tools that evaluate a checkpoint. Names are imported on first use.
 
 Example::
 
@@ -24,6 +25,8 @@ _EXPORTS = {
     "resume": "session",
     "evaluate_checkpoint": "checkpoint_eval",
     "load_trained_model": "trained_model",
+    "open_for_eval": "trained_model",
+    "EvalCheckpoint": "trained_model",
     "load_checkpoint": "checkpoint",
     "save_checkpoint": "checkpoint",
     "TrainError": "..core.errors",

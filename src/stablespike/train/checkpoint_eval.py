@@ -11,18 +11,14 @@ Example::
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Unpack
 
-from ..core.errors import ConfigError
-from ..models import set_timesteps
-from .batches import TrainData
-from .distributed import distributed_session, wrap_model
+from .distributed import wrap_model
 from .evaluation import evaluate
 from .model_setup import compile_model, compile_seconds
-from .seeding import configure_determinism
 from .step import autocast_factory, resolve_amp
 from .summary import layer_report
-from .trained_model import read_checkpoint, rebuild_model
+from .trained_model import EvalOverrides, open_for_eval
 
 __all__ = ["evaluate_checkpoint"]
 
@@ -30,55 +26,31 @@ __all__ = ["evaluate_checkpoint"]
 def evaluate_checkpoint(
     path: str | os.PathLike[str],
     *,
-    data_dir: str | None = None,
-    batch_size: int | None = None,
-    device: str = "auto",
-    timesteps: int | None = None,
-    threads: int = 0,
     compile: bool = False,
     compile_backend: str = "inductor",
+    **overrides: Unpack[EvalOverrides],
 ) -> dict[str, Any]:
     """Test metrics of the checkpoint at ``path`` next to those recorded when it was saved.
 
-    ``path`` may also be a run directory (its ``best.pt`` is used).
-    ``timesteps`` evaluates with another T (e.g. trained T=6, tested T=4): static images are
-    repeated T times, event data is integrated into T frames (its frame cache for that T); the
-    recorded accuracy is then not comparable. ``compile`` runs the model under
+    ``path`` may also be a run directory (its ``best.pt`` is used). ``overrides``: ``device``
+    (default ``auto``), ``data_dir``, ``batch_size``, ``timesteps``, ``threads``, ``dataset``
+    (:func:`~stablespike.train.open_for_eval`). ``timesteps`` evaluates with another T (e.g.
+    trained T=6, tested T=4): static images are repeated T times, event data is integrated into
+    T frames (its frame cache for that T); the recorded accuracy is then not comparable. ``compile`` runs the model under
     ``torch.compile`` (the report's ``compile_seconds`` says how long compiling took).
     """
-    path, ckpt, cfg = read_checkpoint(path)
-    changes: dict[str, Any] = {
-        "device": device,
-        "threads": threads,
-        "compile": compile,
-        "compile_backend": compile_backend,
-    }
-    if data_dir:
-        changes["data_dir"] = data_dir
-    if batch_size:
-        changes["eval_batch_size"] = batch_size
-    if timesteps is not None:
-        changes["timesteps"] = timesteps  # event data: frames for this T, not the run's
-    cfg = cfg.replace(**changes).validate()
-    configure_determinism(cfg.deterministic, cfg.threads)
-    with distributed_session(cfg.device) as ctx:
-        model = rebuild_model(ckpt, str(path))
-        if timesteps is not None:
-            try:
-                set_timesteps(model, timesteps)
-            except ValueError as err:
-                raise ConfigError(f"--timesteps: {err}") from None
-        model = compile_model(wrap_model(model, ctx), cfg.compile, cfg.compile_backend)
-        data = TrainData.build(cfg, ctx)
+    with open_for_eval(path, compile=compile, compile_backend=compile_backend, **overrides) as run:
+        cfg, ctx, ckpt = run.config, run.ctx, run.checkpoint
+        model = compile_model(wrap_model(run.model, ctx), cfg.compile, cfg.compile_backend)
         autocast = autocast_factory(resolve_amp(cfg.amp, ctx.device), ctx.device)
-        result = evaluate(model, data.test_batches(), ctx, autocast=autocast)
+        result = evaluate(model, run.test_batches(), ctx, autocast=autocast)
         recorded = ckpt.get("metrics") or {}
         progress = ckpt.get("progress") or {}
         return {
-            "checkpoint": str(path),
-            "dataset": data.bundle.name,
+            "checkpoint": str(run.path),
+            "dataset": run.dataset,
             "model": cfg.model,
-            "timesteps": timesteps or cfg.timesteps,
+            "timesteps": cfg.timesteps,
             "epoch": recorded.get("epoch", progress.get("epoch")),
             "samples": result.samples,
             "loss": result.loss,

@@ -575,7 +575,7 @@ _GROUP_TITLES = {
     "run": "run",
     "data": "data",
     "model": "model",
-    "neuron": "neuron (ablations of docs/METHOD.md)",
+    "neuron": "neuron (ablations of docs/METHOD.md §5.1)",
     "loss": "loss",
     "optim": "optimisation",
     "output": "checkpoints and logging",

@@ -22,10 +22,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models import spiking_layers
+from ..models.introspect import FiringRates, spiking_layers
 from .distributed import DistContext, unwrap
 from .losses import mean_ce_loss
-from .metrics import ClassificationMeter, FiringRates
+from .metrics import ClassificationMeter, all_reduce_rates
 
 __all__ = ["EvalResult", "evaluate"]
 
@@ -80,7 +80,7 @@ def evaluate(
     finally:
         model.train(was_training)
     meter.all_reduce(ctx)
-    rates.all_reduce(ctx)
+    all_reduce_rates(rates, ctx)
     return EvalResult(
         loss=meter.loss,
         accuracy=meter.accuracy,

@@ -14,10 +14,26 @@ Example::
                       scheduler=sched, scaler=scaler, step=runner, recorder=rec,
                       progress=Progress(), epoch_meter={}, run_dir=Path("runs/x"))
     summary = trainer.fit()
+
+**Short runs**: :func:`short_run_warning` warns when a run is too short for BatchNorm's running
+statistics to settle.
+
+Evaluation uses BatchNorm's running mean and variance, updated once per training step with
+momentum ``m``: after ``n`` steps they still hold ``(1 - m)^n`` of their initial values (mean
+0, variance 1). In a run of a few dozen steps that share is large, and test accuracy can fall far
+below training accuracy although the weights are fine.
+
+Example:
+    >>> from torch import nn
+    >>> short_run_warning(nn.Sequential(nn.BatchNorm2d(4)), total_steps=16)[:33]
+    'only 16 training steps: BatchNorm'
+    >>> short_run_warning(nn.Sequential(nn.BatchNorm2d(4)), total_steps=1000) is None
+    True
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,10 +41,10 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..core.errors import NonFiniteError, StopRequested
 from .batches import TrainData
-from .bn_check import short_run_warning
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .distributed import DistContext
@@ -281,3 +297,30 @@ class Trainer:
             world_size=self.ctx.world_size,
             device=str(self.ctx.device),
         )
+
+
+KEPT_LIMIT = 0.01
+"""Warn while the running statistics keep at least this share of their initial values."""
+
+
+def short_run_warning(model: nn.Module, total_steps: int) -> str | None:
+    """The warning text if ``total_steps`` leave BatchNorm statistics near their init, else None."""
+    momenta = [
+        float(m.momentum)
+        for m in model.modules()
+        if isinstance(m, _BatchNorm) and m.track_running_stats and m.momentum is not None
+    ]
+    if not momenta or total_steps < 0:
+        return None
+    momentum = min(momenta)
+    if momentum >= 1.0:
+        return None
+    kept = (1.0 - momentum) ** total_steps
+    if kept < KEPT_LIMIT:
+        return None
+    enough = math.ceil(math.log(KEPT_LIMIT) / math.log(1.0 - momentum))
+    return (
+        f"only {total_steps} training steps: BatchNorm running statistics (momentum {momentum:g})"
+        f" still hold {kept:.0%} of their initial values, and evaluation uses them, so test "
+        f"accuracy can be far below training accuracy; {enough} steps or more avoid this"
+    )

@@ -3,7 +3,7 @@
 Targets are class indices ``[B]`` or class probabilities ``[B, K]`` (mixed labels of mixup /
 cutmix); label smoothing applies to both (to probabilities as ``(1 - eps) p + eps / K``).
 
-* ``"ce"`` (method.md 4): cross-entropy of the time-mean output.
+* ``"ce"`` (docs/METHOD.md §4.1): cross-entropy of the time-mean output.
 * ``"tet"`` (Deng et al., ICLR 2022): ``(1 - lam) * mean_t CE(out[t], y) + lam * MSE(out, 1)``.
 
 Example:

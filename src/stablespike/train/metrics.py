@@ -1,4 +1,4 @@
-"""Running metrics: loss, accuracy per timestep (early read-out), firing rates, neuron values.
+"""Running metrics: loss, accuracy per timestep (early read-out); firing rates summed over ranks.
 
 Accuracy "after the first t steps" classifies with the mean of the outputs of steps 1..t, so the
 entry for t = T is the ordinary accuracy of the time-mean output.
@@ -14,17 +14,21 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 import torch
-from torch import nn
 
-from ..neurons import TrLIF
+from ..models.introspect import FiringRates, neuron_values
 from .distributed import DistContext, all_reduce_sum
 
-__all__ = ["ClassificationMeter", "FiringRates", "correct_per_timestep", "neuron_values"]
+# FiringRates and neuron_values live in stablespike.models.introspect (re-exported here)
+__all__ = [
+    "ClassificationMeter",
+    "FiringRates",
+    "all_reduce_rates",
+    "correct_per_timestep",
+    "neuron_values",
+]
 
 
 def correct_per_timestep(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -105,71 +109,7 @@ class ClassificationMeter:
         return [100.0 * float(c) / self.count for c in self.correct]
 
 
-class FiringRates:
-    """Fraction of (neuron, timestep) pairs that spiked, per spiking layer, while attached.
-
-    Example:
-        >>> import torch
-        >>> from stablespike import TrLIF
-        >>> net = torch.nn.Sequential(TrLIF())
-        >>> rates = FiringRates([("0", net[0])])
-        >>> with rates.attached():
-        ...     _ = net(torch.full((2, 1, 4), 3.0))       # always above threshold
-        >>> rates.rates()
-        {'0': 1.0}
-    """
-
-    def __init__(self, layers: Sequence[tuple[str, nn.Module]]) -> None:
-        self.layers = layers
-        self.spikes = torch.zeros(len(layers), dtype=torch.float64)
-        self.total = torch.zeros(len(layers), dtype=torch.float64)
-
-    @contextmanager
-    def attached(self) -> Iterator[FiringRates]:
-        """Count spikes of every forward pass inside the ``with`` block."""
-        handles = [
-            module.register_forward_hook(self._hook(i)) for i, (_, module) in enumerate(self.layers)
-        ]
-        try:
-            yield self
-        finally:
-            for h in handles:
-                h.remove()
-
-    def _hook(self, index: int) -> Any:
-        def hook(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
-            self.spikes[index] += float((output.detach() != 0).sum())
-            self.total[index] += output.numel()
-
-        return hook
-
-    def all_reduce(self, ctx: DistContext) -> None:
-        """Sum the counts over all ranks."""
-        if ctx.distributed:
-            packed = all_reduce_sum(torch.cat([self.spikes, self.total]).to(ctx.device), ctx)
-            self.spikes, self.total = packed.cpu().chunk(2)
-
-    def rates(self) -> dict[str, float]:
-        """``{layer name: firing rate}`` (NaN for a layer that never ran)."""
-        return {
-            name: float(s / t) if t else float("nan")
-            for (name, _), s, t in zip(self.layers, self.spikes, self.total, strict=True)
-        }
-
-
-def _as_value(t: torch.Tensor) -> float | list[float]:
-    t = t.detach().float().cpu()
-    return float(t) if t.dim() == 0 else [float(v) for v in t.flatten()]
-
-
-def neuron_values(layers: Sequence[tuple[str, TrLIF]]) -> dict[str, dict[str, Any]]:
-    """``{layer: {"tau", "threshold", "mp_mean"}}`` (floats, or lists when per channel)."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, lif in layers:
-        out[name] = {
-            "tau": _as_value(lif.tau),
-            "threshold": _as_value(lif.threshold),
-            "mp_mean": _as_value(lif.mp_mean),
-            "mp_init": bool(getattr(lif, "mp_enabled", False)),
-        }
-    return out
+def all_reduce_rates(rates: FiringRates, ctx: DistContext) -> None:
+    """Sum a :class:`~stablespike.models.introspect.FiringRates` meter over all ranks."""
+    if ctx.distributed:
+        rates.load_sums(all_reduce_sum(rates.sums.to(ctx.device), ctx))

@@ -12,9 +12,8 @@ from typing import Any
 
 from torch import nn
 
-from ..models import spiking_layers
+from ..models.introspect import neuron_values, spiking_layers
 from .distributed import unwrap
-from .metrics import neuron_values
 
 __all__ = ["build_summary", "format_accuracy", "format_layers", "format_summary", "layer_report"]
 

@@ -1,1 +1,1 @@
-"""The ablation grid of method.md 5 at a CPU-sized scale (``stablespike ablate``)."""
+"""The ablation grid of docs/METHOD.md §5.1 at a CPU-sized scale (``stablespike ablate``)."""

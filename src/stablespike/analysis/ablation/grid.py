@@ -1,4 +1,4 @@
-"""The cells of the paper's ablation (method.md 5) and the tables they belong to.
+"""The cells of the paper's ablation (docs/METHOD.md §5.1) and the tables they belong to.
 
 A :class:`Cell` is one training configuration (the neuron options that differ from the default
 run). Three groups of rows use them:

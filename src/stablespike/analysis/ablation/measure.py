@@ -51,8 +51,8 @@ def measure_checkpoint(
     path: str | os.PathLike[str], *, batch_size: int = 64, batches: int = 1
 ) -> dict[str, Any]:
     """The snapshot of the checkpoint at ``path`` (see the module docs)."""
+    from ...train.trained_model import load_trained_model, test_batches
     from ..analyzer import analyze_model
-    from ..checkpoint_data import load_trained_model, test_batches
 
     model, cfg = load_trained_model(path)
     result = analyze_model(

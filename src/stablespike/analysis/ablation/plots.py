@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..plotting import pyplot
+from ..plots import pyplot
 from .grid import Row
 from .tables import Results, Stat, stat
 

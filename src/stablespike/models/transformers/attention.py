@@ -43,7 +43,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..neuron import NeuronFactory
+from ..factory import NeuronFactory
 from .layers import ConvBN, DropPath, SpikeMatmul, attention_neuron
 
 _ORDERS = ("qk_v", "q_kv")

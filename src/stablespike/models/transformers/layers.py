@@ -36,9 +36,9 @@ import torch
 from torch import nn
 
 from ...neurons import TrLIF
-from ..checks import probability
+from ..factory import NeuronFactory
 from ..layers import time_folded
-from ..neuron import NeuronFactory
+from ..registry import probability
 
 
 class ConvBN(nn.Module):

@@ -46,8 +46,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..factory import NeuronFactory
 from ..layers import TimeFolded
-from ..neuron import NeuronFactory
 from ..registry import register_model
 from ..stem import InputStem
 from .attention import SpikingMLP, SpikingSelfAttention, TransformerBlock

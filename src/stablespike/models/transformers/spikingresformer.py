@@ -61,8 +61,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..factory import NeuronFactory
 from ..layers import TimeFolded
-from ..neuron import NeuronFactory
 from ..registry import register_model
 from ..stem import InputStem
 from .attention import merge_heads, split_heads

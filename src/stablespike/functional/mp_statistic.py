@@ -1,4 +1,4 @@
-"""MP-Init statistics (method.md 2): the running mean of the last-step membrane potential.
+"""MP-Init statistics (docs/METHOD.md §2.2): the running mean of the last-step membrane potential.
 
 For a sequence with final potential ``U[T]`` (after the last reset) and the mask ``fired`` of
 neurons that spiked at least once::

@@ -1,4 +1,6 @@
-"""In-memory image dataset with vectorised, batch-level transforms (the fast path).
+"""The two dataset kinds: in memory with batch-level transforms, and one file per sample.
+
+**In memory** (:class:`TensorImageDataset`, the fast path).
 
 Small datasets (Fashion-MNIST, CIFAR, ``npz:``) are held as one tensor. A torch
 ``DataLoader`` would call the transform once per sample and collate in Python;
@@ -12,9 +14,22 @@ Example:
     >>> x, y = ds.get_batch(torch.tensor([3, 1]))
     >>> x.shape, x.dtype, y.tolist()
     (torch.Size([2, 1, 28, 28]), torch.float32, [3, 1])
+
+**One file per sample** (:class:`FileDataset`): ``(file path, label)`` samples, each read by
+the subclass and transformed.
+
+Example:
+    >>> from pathlib import Path
+    >>> class Sizes(FileDataset):
+    ...     def read(self, path):
+    ...         return torch.tensor([len(path.name)])
+    >>> Sizes([(Path("/x/abc.png"), 2)])[0]
+    (tensor([7]), 2)
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
@@ -73,3 +88,30 @@ class TensorImageDataset(Dataset[tuple[torch.Tensor, int]]):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(x[B, ...], y[B])`` for ``indices``, transformed in one vectorised call."""
         return self.transform.batch(self.images[indices], generator), self.labels[indices]
+
+
+class FileDataset(Dataset[tuple[torch.Tensor, int]]):
+    """Samples ``(transform(read(path)), label)``; subclasses implement :meth:`read`.
+
+    Without a transform, :meth:`default` converts what :meth:`read` returns (identity here).
+    """
+
+    def __init__(self, samples: list[tuple[Path, int]], transform: Transform | None = None) -> None:
+        self.samples = samples
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def read(self, path: Path) -> torch.Tensor:
+        """The sample stored at ``path`` (raise ``DatasetError`` for an unreadable file)."""
+        raise NotImplementedError
+
+    def default(self, x: torch.Tensor) -> torch.Tensor:
+        """What a sample becomes when no transform is given."""
+        return x
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        path, label = self.samples[index]
+        x = self.read(path)
+        return (self.transform(x) if self.transform is not None else self.default(x)), label
