@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -65,16 +66,20 @@ def bench_layer(shape: Sequence[int], impls: Sequence[str], device: str, repeats
             layer(x)
 
     mods = list(layers.values())
-    both = median_times([lambda m=m: fwd_bwd(m) for m in mods], repeats, warmup=2, device=device)
-    fwd_only = median_times([lambda m=m: fwd(m) for m in mods], repeats, warmup=1, device=device)
+    both = median_times(
+        [functools.partial(fwd_bwd, m) for m in mods], repeats, warmup=2, device=device
+    )
+    fwd_only = median_times(
+        [functools.partial(fwd, m) for m in mods], repeats, warmup=1, device=device
+    )
     for (name, layer), t_both, t_fwd in zip(layers.items(), both, fwd_only, strict=True):
         rows.append(
             {
                 "impl": name,
                 "fwd_bwd_s": t_both,
                 "fwd_s": t_fwd,
-                "saved_bytes": saved_bytes(lambda m=layer: m(x.detach().requires_grad_())),
-                "peak_bytes": peak_bytes(lambda m=layer: fwd_bwd(m), device),
+                "saved_bytes": saved_bytes(functools.partial(layer, x.detach().requires_grad_())),
+                "peak_bytes": peak_bytes(functools.partial(fwd_bwd, layer), device),
             }
         )
     return rows
@@ -144,15 +149,17 @@ def bench_network(
         optims[name].step()
 
     names = list(nets)
-    times = median_times([lambda n=n: step(n) for n in names], repeats, warmup=1, device=device)
+    times = median_times(
+        [functools.partial(step, n) for n in names], repeats, warmup=1, device=device
+    )
     for name, t in zip(names, times, strict=True):
         net = nets[name]
         rows.append(
             {
                 "impl": name,
                 "step_s": t,
-                "peak_bytes": peak_bytes(lambda n=name: step(n), device),
-                "saved_bytes": saved_bytes(lambda m=net: m(images)),
+                "peak_bytes": peak_bytes(functools.partial(step, name), device),
+                "saved_bytes": saved_bytes(functools.partial(net, images)),
             }
         )
     return rows
