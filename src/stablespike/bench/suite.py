@@ -17,15 +17,8 @@ from typing import Any
 
 import torch
 
+from ..core import options as opt
 from ..core.errors import ConfigError
-from ..core.options import (
-    batch_size_option,
-    check_values,
-    device_option,
-    json_option,
-    option,
-    threads_option,
-)
 from .impls import IMPLEMENTATIONS, NO_NEURON
 from .runs import bench_kernel, bench_layer, bench_network, layer_bytes
 from .tools import CLOCKS, copy_bandwidth, reuse_freed_memory, use_clock
@@ -42,32 +35,32 @@ MALLOC_CHOICES = (*MALLOC_MODES, "both", "all")
 class BenchOptions:
     """The options of ``stablespike bench``."""
 
-    device: str = device_option()
-    threads: int = threads_option()
-    batch_size: int = batch_size_option(
+    device: str = opt.device_option()
+    threads: int = opt.threads_option()
+    batch_size: int = opt.batch_size_option(
         16, "batch size of the network step", runtime=False, aliases=("--batch",)
     )
-    json: str = json_option()
-    what: tuple[str, ...] = option(
+    json: str = opt.json_option()
+    what: tuple[str, ...] = opt.option(
         WHAT, "measurements to run", group="bench", choices=WHAT, many=True
     )
-    impl: tuple[str, ...] = option(
+    impl: tuple[str, ...] = opt.option(
         IMPLEMENTATIONS, "implementations", group="bench", choices=IMPLEMENTATIONS, many=True
     )
-    shape: tuple[str, ...] = option(
+    shape: tuple[str, ...] = opt.option(
         ("4,16,128,32,32",), "layer shape(s) T,B,C,H,W (repeat the flag for more)", group="bench",
         many=True, split=False, metavar="T,B,C,H,W",
     )  # fmt: skip
-    timesteps: int = option(4, "network timesteps", group="bench", positive=True)
-    repeats: int = option(7, "timed runs per layer/kernel", group="bench", positive=True)
-    net_repeats: int = option(3, "timed training steps", group="bench", positive=True)
-    malloc: str = option(
+    timesteps: int = opt.option(4, "network timesteps", group="bench", positive=True)
+    repeats: int = opt.option(7, "timed runs per layer/kernel", group="bench", positive=True)
+    net_repeats: int = opt.option(3, "timed training steps", group="bench", positive=True)
+    malloc: str = opt.option(
         "both",
         "CPU allocator setting(s): both = default + reuse, all = default + reuse + thp",
         group="bench",
         choices=MALLOC_CHOICES,
     )
-    clock: str = option(
+    clock: str = opt.option(
         "wall",
         "wall time, or (single-threaded) the thread's CPU time, robust on a shared machine",
         group="bench",
@@ -88,7 +81,7 @@ class BenchOptions:
         return out
 
     def validate(self) -> BenchOptions:
-        check_values(self, flags=True)
+        opt.check_values(self, flags=True)
         self.shapes()
         if self.threads < 0:
             raise ConfigError(f"--threads must be >= 0, got {self.threads}")

@@ -25,18 +25,9 @@ from pathlib import Path
 
 from ..analysis.ablation.grid import DEFAULT_THRESHOLDS, GROUPS
 from ..analysis.ablation.settings import GridSettings
+from ..core import options as opt
 from ..core.errors import ConfigError
 from ..core.fileio import atomic_write_json, atomic_write_text
-from ..core.options import (
-    add_options,
-    check_values,
-    data_dir_option,
-    device_option,
-    from_args,
-    json_option,
-    option,
-    out_option,
-)
 from . import run_reporting_errors
 
 __all__ = ["AblateOptions", "add_arguments", "run"]
@@ -46,31 +37,33 @@ __all__ = ["AblateOptions", "add_arguments", "run"]
 class AblateOptions:
     """What ``stablespike ablate`` runs and how (the grid's size is :class:`GridSettings`)."""
 
-    device: str = device_option()
-    threads: int = option(
+    device: str = opt.device_option()
+    threads: int = opt.option(
         0,
         "CPU threads per run (0 = torch's default, divided among the --jobs runs)",
         group="runtime",
         runtime=True,
         metavar="N",
     )
-    data_dir: str = data_dir_option("search the usual places for Fashion-MNIST")
-    out: str = out_option("the grid's folder (runs, tables, plots)", default="runs/ablation")
-    json: str = json_option()
-    seeds: str = option("0,1", "comma-separated seeds", group="selection", metavar="S,S,...")
-    thresholds: str = option(
+    data_dir: str = opt.data_dir_option("search the usual places for Fashion-MNIST")
+    out: str = opt.out_option("the grid's folder (runs, tables, plots)", default="runs/ablation")
+    json: str = opt.json_option()
+    seeds: str = opt.option("0,1", "comma-separated seeds", group="selection", metavar="S,S,...")
+    thresholds: str = opt.option(
         ",".join(f"{v:g}" for v in DEFAULT_THRESHOLDS),
         "frozen thresholds of the sweep",
         group="selection",
         metavar="V,V,...",
     )
-    groups: tuple[str, ...] = option(
+    groups: tuple[str, ...] = opt.option(
         GROUPS, "tables to produce", group="selection", choices=GROUPS, many=True
     )
-    jobs: int = option(1, "runs trained at once", group="execution", metavar="N", positive=True)
-    dry_run: bool = option(False, "list the cells and runs, train nothing", group="execution")
-    report_only: bool = option(False, "tables of finished runs, train nothing", group="execution")
-    plots: bool = option(True, "write PNG plots", group="execution")
+    jobs: int = opt.option(1, "runs trained at once", group="execution", metavar="N", positive=True)
+    dry_run: bool = opt.option(False, "list the cells and runs, train nothing", group="execution")
+    report_only: bool = opt.option(
+        False, "tables of finished runs, train nothing", group="execution"
+    )
+    plots: bool = opt.option(True, "write PNG plots", group="execution")
 
     def seed_list(self) -> tuple[int, ...]:
         """``seeds`` as distinct integers."""
@@ -103,7 +96,7 @@ class AblateOptions:
         return max(1, (os.cpu_count() or 1) // self.jobs) if self.jobs > 1 else 0
 
     def validate(self) -> AblateOptions:
-        check_values(self, flags=True)
+        opt.check_values(self, flags=True)
         if self.threads < 0:
             raise ConfigError(f"--threads must be >= 0, got {self.threads}")
         self.seed_list()
@@ -119,8 +112,8 @@ _TITLES = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the grid-size, selection and execution options."""
-    add_options(parser, GridSettings, skip=("model", "subset_seed"), titles=_TITLES)
-    add_options(parser, AblateOptions, titles=_TITLES)
+    opt.add_options(parser, GridSettings, skip=("model", "subset_seed"), titles=_TITLES)
+    opt.add_options(parser, AblateOptions, titles=_TITLES)
 
 
 def _header(opts: AblateOptions, settings: GridSettings, results: dict, runs: int) -> str:
@@ -150,8 +143,8 @@ def run(args: argparse.Namespace) -> int:
         from ..analysis.ablation.runner import collect_results, run_grid
         from ..analysis.ablation.tables import ablation_markdown
 
-        opts = from_args(AblateOptions, args)
-        settings = from_args(GridSettings, args)
+        opts = opt.from_args(AblateOptions, args)
+        settings = opt.from_args(GridSettings, args)
         seeds = opts.seed_list()
         try:
             rows = ablation_rows(opts.threshold_list(), opts.groups)

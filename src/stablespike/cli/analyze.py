@@ -17,18 +17,8 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core import options as opt
 from ..core.fileio import atomic_write_json
-from ..core.options import (
-    add_options,
-    batch_size_option,
-    data_dir_option,
-    device_option,
-    from_args,
-    json_option,
-    option,
-    out_option,
-    threads_option,
-)
 from . import run_reporting_errors
 
 __all__ = ["AnalyzeOptions", "add_arguments", "run"]
@@ -38,36 +28,35 @@ __all__ = ["AnalyzeOptions", "add_arguments", "run"]
 class AnalyzeOptions:
     """The options of ``stablespike analyze``."""
 
-    device: str = device_option()
-    threads: int = threads_option()
-    data_dir: str = data_dir_option("the one the run used")
-    batch_size: int = batch_size_option(128, "batch size of the analysed test batches")
-    out: str = out_option("output folder ('' = analysis/ in the checkpoint's run folder)")
-    json: str = json_option()
-    dataset: str = option(
+    device: str = opt.device_option()
+    threads: int = opt.threads_option()
+    data_dir: str = opt.data_dir_option("the one the run used")
+    batch_size: int = opt.batch_size_option(128, "batch size of the analysed test batches")
+    out: str = opt.out_option("output folder ('' = analysis/ in the checkpoint's run folder)")
+    json: str = opt.json_option()
+    dataset: str = opt.option(
         "", "dataset whose test split is analysed ('' = the run's)", group="analysis",
         metavar="NAME",
     )  # fmt: skip
-    batches: int = option(
+    batches: int = opt.option(
         8, "test batches to analyse", group="analysis", metavar="N", positive=True
     )
-    grad_batches: int | None = option(
+    grad_batches: int | None = opt.option(
         None,
         "of those, how many are differentiated for the gradient metrics (none = all)",
         group="analysis",
         type=int,
         metavar="N",
     )
-    bins: int = option(
+    bins: int = opt.option(
         100, "membrane-potential histogram bins", group="analysis", metavar="N", positive=True
     )
-    plots: bool = option(True, "write PNG plots (needs matplotlib)", group="analysis")
+    plots: bool = opt.option(True, "write PNG plots (needs matplotlib)", group="analysis")
 
     def validate(self) -> AnalyzeOptions:
         from ..core.errors import ConfigError
-        from ..core.options import check_values
 
-        check_values(self, flags=True)
+        opt.check_values(self, flags=True)
         if self.grad_batches is not None and self.grad_batches < 0:
             raise ConfigError(f"--grad-batches must be >= 0, got {self.grad_batches}")
         if self.threads < 0:
@@ -78,7 +67,7 @@ class AnalyzeOptions:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the checkpoint argument and the analysis options."""
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="RUN_DIR or RUN_DIR/best.pt")
-    add_options(parser, AnalyzeOptions, titles={"runtime": "shared options (every command)"})
+    opt.add_options(parser, AnalyzeOptions, titles={"runtime": "shared options (every command)"})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         from ..analysis import analyze_model, format_report, save_analysis
         from ..train.trained_model import open_for_eval
 
-        opts = from_args(AnalyzeOptions, args)
+        opts = opt.from_args(AnalyzeOptions, args)
         with open_for_eval(
             args.checkpoint,
             device=opts.device,

@@ -18,19 +18,9 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core import options as opt
 from ..core.errors import ConfigError
 from ..core.fileio import atomic_write_json
-from ..core.options import (
-    add_options,
-    batch_size_option,
-    data_dir_option,
-    device_option,
-    from_args,
-    json_option,
-    option,
-    out_option,
-    threads_option,
-)
 from ..train.config import COMPILE_BACKENDS
 from . import run_reporting_errors
 
@@ -43,15 +33,15 @@ ANYTIME_POLICIES = ("confidence", "margin", "stable")
 class EvalOptions:
     """The options of ``stablespike eval`` (flags: ``stablespike eval --help``)."""
 
-    device: str = device_option()
-    threads: int = threads_option()
-    data_dir: str = data_dir_option("the one the run used")
-    batch_size: int | None = batch_size_option(
+    device: str = opt.device_option()
+    threads: int = opt.threads_option()
+    data_dir: str = opt.data_dir_option("the one the run used")
+    batch_size: int | None = opt.batch_size_option(
         None, "evaluation batch size (none = the run's eval batch size)"
     )
-    out: str = out_option("folder of the --anytime plot ('' = the checkpoint's folder)")
-    json: str = json_option()
-    timesteps: int | None = option(
+    out: str = opt.out_option("folder of the --anytime plot ('' = the checkpoint's folder)")
+    json: str = opt.json_option()
+    timesteps: int | None = opt.option(
         None,
         "evaluate with another T than in training (event data: T frames; none = the run's T)",
         group="evaluation",
@@ -59,13 +49,13 @@ class EvalOptions:
         metavar="T",
         positive=True,
     )
-    compile: bool = option(
+    compile: bool = opt.option(
         False, "run the model under torch.compile (reports the compile time)", group="evaluation"
     )
-    compile_backend: str = option(
+    compile_backend: str = opt.option(
         "inductor", "torch.compile backend", group="evaluation", choices=COMPILE_BACKENDS
     )
-    anytime: str | None = option(
+    anytime: str | None = opt.option(
         None,
         "sweep an exit policy: confidence (the flag alone), margin or stable (none = off)",
         group="anytime",
@@ -74,13 +64,13 @@ class EvalOptions:
         const="confidence",
         metavar="POLICY",
     )
-    anytime_values: str = option(
+    anytime_values: str = opt.option(
         "",
         "the policy's parameter values to sweep ('' = a built-in list per policy)",
         group="anytime",
         metavar="V,V,...",
     )
-    anytime_target: float | None = option(
+    anytime_target: float | None = opt.option(
         None,
         "choose the cheapest setting within DROP accuracy points of full T on training images "
         "and save it as CHECKPOINT's .anytime.json (none = no choice)",
@@ -88,14 +78,14 @@ class EvalOptions:
         type=float,
         metavar="DROP",
     )
-    anytime_calibration: int = option(
+    anytime_calibration: int = opt.option(
         5000,
         "training images (fixed random subset, no augmentation) the choice is made on",
         group="anytime",
         metavar="N",
         positive=True,
     )
-    anytime_plot: str | None = option(
+    anytime_plot: str | None = opt.option(
         None,
         "PNG of accuracy vs timesteps and energy (none = OUT/anytime-POLICY.png; '' = no plot)",
         group="anytime",
@@ -129,7 +119,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="CHECKPOINT",
         help="RUN_DIR/best.pt, RUN_DIR/last.pt, or RUN_DIR (= its best.pt)",
     )
-    add_options(parser, EvalOptions, titles=_TITLES)
+    opt.add_options(parser, EvalOptions, titles=_TITLES)
 
 
 def format_report(report: dict) -> str:
@@ -153,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the command; returns the exit status."""
 
     def job() -> None:
-        opts = from_args(EvalOptions, args)
+        opts = opt.from_args(EvalOptions, args)
         if opts.anytime is not None:
             _anytime_job(args.checkpoint, opts, opts.anytime)
             return

@@ -18,16 +18,8 @@ import argparse
 import copy
 from dataclasses import dataclass
 
+from ..core import options as opt
 from ..core.errors import ConfigError
-from ..core.options import (
-    add_options,
-    batch_size_option,
-    check_values,
-    data_dir_option,
-    from_args,
-    option,
-    threads_option,
-)
 from . import run_reporting_errors
 
 __all__ = ["ExportOptions", "add_arguments", "run"]
@@ -37,36 +29,36 @@ __all__ = ["ExportOptions", "add_arguments", "run"]
 class ExportOptions:
     """The options of ``stablespike export``."""
 
-    threads: int = threads_option()
-    data_dir: str = data_dir_option(
+    threads: int = opt.threads_option()
+    data_dir: str = opt.data_dir_option(
         "the one the run used; read for the example input and --lif-hard-reset's accuracy"
     )
-    batch_size: int | None = batch_size_option(
+    batch_size: int | None = opt.batch_size_option(
         None,
         "batch size of the example input and of the accuracy run (none = the run's eval batch "
         "size)",
     )
-    format: str = option(
+    format: str = opt.option(
         "nir",
         "nir = NIR graph (.nir, HDF5); torch = torch.export program (.pt2)",
         group="export",
         choices=("nir", "torch"),
     )
-    output: str = option(
+    output: str = opt.option(
         "", "file to write (required)", group="export", metavar="FILE", aliases=("-o",)
     )
-    dt: float | None = option(
+    dt: float | None = opt.option(
         None, "NIR: time step the tau values are given for (none = 1e-4)", group="export",
         type=float, metavar="SECONDS",
     )  # fmt: skip
-    lif_hard_reset: bool = option(
+    lif_hard_reset: bool = opt.option(
         False,
         "NIR: soft-reset neurons as plain LIF with a hard reset (an approximation; its test "
         "accuracy is measured and printed) instead of the exact LI + Threshold + recurrent "
         "Scale form",
         group="export",
     )
-    dynamic_batch: bool = option(
+    dynamic_batch: bool = opt.option(
         False,
         "torch: any batch size (neurons run the per-step reference recurrence; off = the batch "
         "size of --batch-size)",
@@ -74,7 +66,7 @@ class ExportOptions:
     )
 
     def validate(self) -> ExportOptions:
-        check_values(self, flags=True)
+        opt.check_values(self, flags=True)
         if not self.output:
             raise ConfigError("--output FILE (-o FILE) is required")
         return self
@@ -86,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "checkpoint", metavar="CHECKPOINT",
         help="RUN_DIR/best.pt, RUN_DIR/last.pt, or RUN_DIR (= its best.pt)",
     )  # fmt: skip
-    add_options(parser, ExportOptions, titles={"runtime": "shared options (every command)"})
+    opt.add_options(parser, ExportOptions, titles={"runtime": "shared options (every command)"})
 
 
 def _accuracy(model, batches) -> float:  # noqa: ANN001 - a model and (x, y) batches
@@ -114,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         from ..neurons import TrLIF
         from ..train.trained_model import open_for_eval
 
-        opts = from_args(ExportOptions, args)
+        opts = opt.from_args(ExportOptions, args)
         with open_for_eval(
             args.checkpoint,
             device="cpu",
