@@ -50,7 +50,10 @@ def register_command(name: str, module: str, help_text: str) -> None:
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The argument parser; with ``command``, only that subcommand's module is imported."""
+    """The argument parser; with ``command``, only that subcommand's module is imported.
+
+    ``command=""`` imports none (the top-level ``--help``); ``None`` imports every one.
+    """
     from ..core import __version__
 
     parser = argparse.ArgumentParser(
@@ -81,8 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "torch" not in sys.modules:  # libgomp reads it when torch loads; an explicit value wins
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = _command_in(argv)
-    parser = build_parser(command)
+    parser = build_parser(_command_in(argv) or "")
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
