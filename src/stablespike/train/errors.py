@@ -23,8 +23,8 @@ from ..core.errors import (  # noqa: F401 - re-exported
 )
 
 warnings.warn(
-    "stablespike.train.errors is deprecated; import the errors from stablespike.core.errors "
-    "(or stablespike.errors' names from stablespike)",
+    "stablespike.train.errors is deprecated (removed in 0.3); import the errors from "
+    "stablespike.core.errors (the common ones also from stablespike)",
     DeprecationWarning,
     stacklevel=2,
 )
