@@ -311,3 +311,19 @@ def test_event_input_and_timesteps_metadata() -> None:
     graph = to_nir(model, torch.randn(2, 1, 28, 28, dtype=torch.float64))
     assert int(graph.metadata["timesteps"]) == 3
     assert float(graph.metadata["dt"]) == pytest.approx(1e-4)
+
+
+def test_batchnorm_without_affine_parameters_folds_as_gamma_1_beta_0() -> None:
+    from torch import nn
+
+    from stablespike.deploy.nir_export import _fold_bn
+
+    torch.manual_seed(0)
+    conv = nn.Conv2d(2, 3, 3, bias=False)
+    bn = nn.BatchNorm2d(3, affine=False).eval()
+    bn.running_mean.copy_(torch.tensor([0.5, -1.0, 2.0]))
+    bn.running_var.copy_(torch.tensor([4.0, 0.25, 1.0]))
+    w, b = _fold_bn(conv.weight, None, bn)
+    x = torch.randn(1, 2, 5, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(F.conv2d(x, w, b), bn(conv(x)), rtol=1e-5, atol=1e-5)

@@ -153,8 +153,10 @@ def lif_parameters(lif: TrLIF, shape: tuple[int, ...], dt: float = DEFAULT_DT) -
 def _fold_bn(weight: torch.Tensor, bias: torch.Tensor | None, bn: _BatchNorm) -> tuple:
     if bn.running_mean is None or bn.running_var is None:
         raise NIRExportError(f"{bn} has no running statistics to fold into the layer before it")
-    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
-    shift = bn.bias.detach() - bn.running_mean * scale
+    gamma = bn.weight.detach() if bn.weight is not None else torch.ones_like(bn.running_var)
+    beta = bn.bias.detach() if bn.bias is not None else torch.zeros_like(bn.running_mean)
+    scale = gamma / torch.sqrt(bn.running_var + bn.eps)  # affine=False: gamma 1, beta 0
+    shift = beta - bn.running_mean * scale
     w = weight.detach() * scale.view(-1, *([1] * (weight.dim() - 1)))
     b = shift if bias is None else bias.detach() * scale + shift
     return w, b

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.errors import ConfigError
+from ..core.registry import Registry
 
 __all__ = ["RECIPES", "recipe_values"]
 
@@ -103,8 +103,11 @@ RECIPES: dict[str, dict[str, Any]] = {
 """Recipe name -> option values (see the module docstring for their sources)."""
 
 
+_REGISTRY: Registry[dict[str, Any]] = Registry("recipe", separator="-")
+for _name, _values in RECIPES.items():
+    _REGISTRY.add(_name, _values)
+
+
 def recipe_values(name: str) -> dict[str, Any]:
     """The option values of recipe ``name``; ``ConfigError`` listing the names if unknown."""
-    if name not in RECIPES:
-        raise ConfigError(f"unknown recipe {name!r}; available: {', '.join(sorted(RECIPES))}")
-    return dict(RECIPES[name])
+    return dict(_REGISTRY.get(name))
