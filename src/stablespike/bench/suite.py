@@ -51,9 +51,9 @@ class BenchOptions:
         ("4,16,128,32,32",), "layer shape(s) T,B,C,H,W (repeat the flag for more)", group="bench",
         many=True, split=False, metavar="T,B,C,H,W",
     )  # fmt: skip
-    timesteps: int = opt.option(4, "network timesteps", group="bench", positive=True)
-    repeats: int = opt.option(7, "timed runs per layer/kernel", group="bench", positive=True)
-    net_repeats: int = opt.option(3, "timed training steps", group="bench", positive=True)
+    timesteps: int = opt.option(4, "network timesteps", group="bench", minimum=1)
+    repeats: int = opt.option(7, "timed runs per layer/kernel", group="bench", minimum=1)
+    net_repeats: int = opt.option(3, "timed training steps", group="bench", minimum=1)
     malloc: str = opt.option(
         "both",
         "CPU allocator setting(s): both = default + reuse, all = default + reuse + thp",
@@ -83,8 +83,6 @@ class BenchOptions:
     def validate(self) -> BenchOptions:
         opt.check_values(self, flags=True)
         self.shapes()
-        if self.threads < 0:
-            raise ConfigError(f"--threads must be >= 0, got {self.threads}")
         return self
 
 

@@ -38,12 +38,8 @@ class AblateOptions:
     """What ``stablespike ablate`` runs and how (the grid's size is :class:`GridSettings`)."""
 
     device: str = opt.device_option()
-    threads: int = opt.option(
-        0,
-        "CPU threads per run (0 = torch's default, divided among the --jobs runs)",
-        group="runtime",
-        runtime=True,
-        metavar="N",
+    threads: int = opt.threads_option(
+        "CPU threads per run (0 = torch's default, divided among the --jobs runs)"
     )
     data_dir: str = opt.data_dir_option("search the usual places for Fashion-MNIST")
     out: str = opt.out_option("the grid's folder (runs, tables, plots)", default="runs/ablation")
@@ -58,7 +54,7 @@ class AblateOptions:
     groups: tuple[str, ...] = opt.option(
         GROUPS, "tables to produce", group="selection", choices=GROUPS, many=True
     )
-    jobs: int = opt.option(1, "runs trained at once", group="execution", metavar="N", positive=True)
+    jobs: int = opt.option(1, "runs trained at once", group="execution", metavar="N", minimum=1)
     dry_run: bool = opt.option(False, "list the cells and runs, train nothing", group="execution")
     report_only: bool = opt.option(
         False, "tables of finished runs, train nothing", group="execution"
@@ -97,17 +93,12 @@ class AblateOptions:
 
     def validate(self) -> AblateOptions:
         opt.check_values(self, flags=True)
-        if self.threads < 0:
-            raise ConfigError(f"--threads must be >= 0, got {self.threads}")
         self.seed_list()
         self.threshold_list()
         return self
 
 
-_TITLES = {
-    "runtime": "shared options (every command)",
-    "grid": "grid size (pinned in OUT/grid.json)",
-}
+_TITLES = {"grid": "grid size (pinned in OUT/grid.json)"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

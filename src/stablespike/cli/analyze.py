@@ -39,7 +39,7 @@ class AnalyzeOptions:
         metavar="NAME",
     )  # fmt: skip
     batches: int = opt.option(
-        8, "test batches to analyse", group="analysis", metavar="N", positive=True
+        8, "test batches to analyse", group="analysis", metavar="N", minimum=1
     )
     grad_batches: int | None = opt.option(
         None,
@@ -47,27 +47,21 @@ class AnalyzeOptions:
         group="analysis",
         type=int,
         metavar="N",
+        minimum=0,
     )
     bins: int = opt.option(
-        100, "membrane-potential histogram bins", group="analysis", metavar="N", positive=True
+        100, "membrane-potential histogram bins", group="analysis", metavar="N", minimum=1
     )
     plots: bool = opt.option(True, "write PNG plots (needs matplotlib)", group="analysis")
 
     def validate(self) -> AnalyzeOptions:
-        from ..core.errors import ConfigError
-
-        opt.check_values(self, flags=True)
-        if self.grad_batches is not None and self.grad_batches < 0:
-            raise ConfigError(f"--grad-batches must be >= 0, got {self.grad_batches}")
-        if self.threads < 0:
-            raise ConfigError(f"--threads must be >= 0, got {self.threads}")
-        return self
+        return opt.check_values(self, flags=True)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the checkpoint argument and the analysis options."""
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="RUN_DIR or RUN_DIR/best.pt")
-    opt.add_options(parser, AnalyzeOptions, titles={"runtime": "shared options (every command)"})
+    opt.add_options(parser, AnalyzeOptions)
 
 
 def run(args: argparse.Namespace) -> int:

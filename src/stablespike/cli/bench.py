@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``stablespike bench`` (:class:`~stablespike.bench.suite.BenchOptions`)."""
     from ..bench.suite import BenchOptions
 
-    add_options(parser, BenchOptions, titles={"runtime": "shared options (every command)"})
+    add_options(parser, BenchOptions)
 
 
 def _suite_in_child(values: dict[str, Any]) -> dict[str, Any]:

@@ -47,7 +47,7 @@ class EvalOptions:
         group="evaluation",
         type=int,
         metavar="T",
-        positive=True,
+        minimum=1,
     )
     compile: bool = opt.option(
         False, "run the model under torch.compile (reports the compile time)", group="evaluation"
@@ -83,7 +83,7 @@ class EvalOptions:
         "training images (fixed random subset, no augmentation) the choice is made on",
         group="anytime",
         metavar="N",
-        positive=True,
+        minimum=1,
     )
     anytime_plot: str | None = opt.option(
         None,
@@ -106,7 +106,6 @@ class EvalOptions:
 
 
 _TITLES = {
-    "runtime": "shared options (every command)",
     "evaluation": "evaluation",
     "anytime": "anytime inference (stop each sample early)",
 }

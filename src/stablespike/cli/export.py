@@ -78,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "checkpoint", metavar="CHECKPOINT",
         help="RUN_DIR/best.pt, RUN_DIR/last.pt, or RUN_DIR (= its best.pt)",
     )  # fmt: skip
-    opt.add_options(parser, ExportOptions, titles={"runtime": "shared options (every command)"})
+    opt.add_options(parser, ExportOptions)
 
 
 def _accuracy(model, batches) -> float:  # noqa: ANN001 - a model and (x, y) batches

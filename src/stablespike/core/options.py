@@ -59,6 +59,8 @@ __all__ = [
 RUNTIME = "runtime"
 """The group of the options every command shares."""
 
+_TITLES = {RUNTIME: "shared options (every command)"}
+
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 """``--device`` choices; ``auto`` = cuda if available, else cpu."""
 
@@ -76,7 +78,7 @@ def option(
     runtime: bool = False,
     metavar: str | None = None,
     aliases: tuple[str, ...] = (),
-    positive: bool = False,
+    minimum: float | None = None,
     flag: str | None = None,
     const: Any = None,
     many: bool = False,
@@ -89,7 +91,7 @@ def option(
     ``choices`` may be a callable returning them (e.g. a registry's names), resolved when the
     parser is built and when values are checked. ``runtime`` marks an option that does not
     change results (a checkpoint records the others). ``aliases`` are further flags (kept for
-    compatibility); ``positive`` requires a value >= 1 (or ``None``); ``flag`` replaces the
+    compatibility); ``minimum``: the smallest value allowed (``None`` passes where it is the default); ``flag`` replaces the
     flag made from the field name. ``const``: the value of the flag given without one
     (``--anytime`` = ``--anytime confidence``). ``many``: a tuple of strings, given as
     comma-separated values or by repeating the flag (``--what layer,kernel`` =
@@ -108,7 +110,7 @@ def option(
         "runtime": runtime,
         "metavar": metavar,
         "aliases": aliases,
-        "positive": positive,
+        "minimum": minimum,
         "flag": flag,
         "const": const,
         "many": many,
@@ -140,16 +142,12 @@ def device_option() -> Any:
     )  # fmt: skip
 
 
-def threads_option() -> Any:
-    """``--threads N`` (default 0 = torch's default)."""
-    return option(
-        0,
-        "CPU threads for torch (0 = torch's default; another count can change the last bits of "
-        "sums)",
-        group=RUNTIME,
-        runtime=True,
-        metavar="N",
-    )
+def threads_option(
+    help: str = "CPU threads for torch (0 = torch's default; another count can change the last "
+    "bits of sums)",
+) -> Any:
+    """``--threads N`` (default 0 = torch's default; ``help`` for a command's own meaning)."""
+    return option(0, help, group=RUNTIME, runtime=True, metavar="N", minimum=0)
 
 
 def data_dir_option(default_text: str = "the dataset's default search path") -> Any:
@@ -163,7 +161,7 @@ def data_dir_option(default_text: str = "the dataset's default search path") -> 
 def batch_size_option(default: int | None, help: str, *, runtime: bool = True, **extra: Any) -> Any:
     """``--batch-size N``; ``default=None`` means "the command decides" (``help`` says how)."""
     return option(
-        default, help, group=RUNTIME, type=int, runtime=runtime, metavar="N", positive=True,
+        default, help, group=RUNTIME, type=int, runtime=runtime, metavar="N", minimum=1,
         **extra,
     )  # fmt: skip
 
@@ -203,7 +201,8 @@ def add_options(
     """Add one flag per option field of ``cls`` (or only those in ``only``, minus ``skip``).
 
     Flags default to "not given" (absent from the namespace: see :func:`given_options`); the
-    help line shows the field's default. ``titles`` names the argument groups.
+    help line shows the field's default. ``titles`` names the argument groups (the shared
+    options' group is titled already).
     """
     wanted = None if only is None else set(only)
     skipped = set(skip)
@@ -215,7 +214,7 @@ def add_options(
         meta = f.metadata
         group = groups.get(meta["group"])
         if group is None:
-            title = (titles or {}).get(meta["group"], meta["group"])
+            title = {**_TITLES, **(titles or {})}.get(meta["group"], meta["group"])
             group = groups[meta["group"]] = parser.add_argument_group(title)
         default = getattr(defaults, f.name)
         shown = "''" if default == "" else ("none" if default is None else default)
@@ -314,8 +313,9 @@ def check_values(obj: C, *, flags: bool = False) -> C:
             )
         if choices and value not in choices:
             raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-        if f.metadata["positive"] and value < 1:
-            raise ConfigError(f"{name} must be >= 1, got {value!r}")
+        low = f.metadata["minimum"]
+        if low is not None and value < low:
+            raise ConfigError(f"{name} must be >= {low:g}, got {value!r}")
     return obj
 
 

@@ -36,7 +36,6 @@ import yaml
 from ..core import options
 from ..core.errors import ConfigError
 from ..core.options import (
-    RUNTIME,
     batch_size_option,
     check_values,
     data_dir_option,
@@ -351,7 +350,7 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Check every value; raise :class:`ConfigError` naming the first bad one. Returns self."""
         check_values(self)
-        positive = ("batch_size", "eval_batch_size", "epochs", "timesteps")
+        positive = ("eval_batch_size", "epochs", "timesteps")  # batch_size: its option's minimum
         for name in positive:
             _check(self, name, lambda v: v >= 1, ">= 1")
         for name in ("lr", "init_threshold", "dist_timeout"):
@@ -368,7 +367,7 @@ class TrainConfig:
             recipe_values(self.recipe)
         for name in ("weight_decay", "warmup_epochs", "min_lr", "grad_clip", "label_smoothing"):
             _check(self, name, lambda v: v >= 0, ">= 0")
-        for name in ("threads", "workers", "ckpt_every"):
+        for name in ("workers", "ckpt_every"):  # threads: its option's minimum
             _check(self, name, lambda v: v >= 0, ">= 0")
         _check(self, "label_smoothing", lambda v: v < 1, "< 1")
         _check(self, "momentum", lambda v: 0 <= v < 1, "in [0, 1)")
@@ -571,7 +570,6 @@ def neuron_kwargs_from_flags(
 
 # ---------------------------------------------------------------- command-line flags
 _GROUP_TITLES = {
-    RUNTIME: "shared options (every command)",
     "run": "run",
     "data": "data",
     "model": "model",

@@ -45,7 +45,7 @@ class GridSettings:
     """
 
     model: str = option("fmnist-cnn", "model of every run", group="grid", metavar="NAME")
-    epochs: int = option(1, "epochs per run", group="grid", positive=True)
+    epochs: int = option(1, "epochs per run", group="grid", minimum=1)
     train_subset: int = option(
         2000, "training images drawn from Fashion-MNIST", group="grid", metavar="N"
     )
@@ -53,7 +53,7 @@ class GridSettings:
         1000, "test images drawn from Fashion-MNIST", group="grid", metavar="N"
     )
     subset_seed: int = option(0, "seed of the subset draw", group="grid")
-    timesteps: int = option(4, "T", group="grid", metavar="T", positive=True)
+    timesteps: int = option(4, "T", group="grid", metavar="T", minimum=1)
     batch_size: int = batch_size_option(32, "batch size of every run", runtime=False)
     lr: float = option(2e-3, "peak learning rate, AdamW", group="grid")
 
