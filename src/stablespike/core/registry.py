@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
@@ -45,12 +44,10 @@ class Registry(Generic[T]):
         *,
         separator: str = "-",
         loader: Callable[[], object] | None = None,
-        plural: str | None = None,
     ) -> None:
         if separator not in ("-", "_"):
             raise ValueError(f"separator must be '-' or '_', got {separator!r}")
         self.kind = kind
-        self.plural = plural or f"{kind}s"
         self.separator = separator
         self._loader = loader
         self._entries: dict[str, T] = {}
@@ -68,15 +65,6 @@ class Registry(Generic[T]):
         if key in self._entries and not replace:
             raise ValueError(f"a {self.kind} named {key!r} is already registered")
         self._entries[key] = value
-
-    def decorator(self, name: str, wrap: Callable[[T], object] | None = None) -> Callable:
-        """A decorator registering the decorated object (or ``wrap(obj)``) under ``name``."""
-
-        def register(obj: T) -> T:
-            self.add(name, wrap(obj) if wrap is not None else obj)  # type: ignore[arg-type]
-            return obj
-
-        return register
 
     def get(self, name: str) -> T:
         """The entry of ``name``; :class:`ConfigError` naming the known names if there is none."""
@@ -109,20 +97,6 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
-
-    def __len__(self) -> int:
-        self._load()
-        return len(self._entries)
-
-    @contextlib.contextmanager
-    def isolated(self) -> Iterator[Registry[T]]:
-        """Within the ``with`` block, additions are undone afterwards (for tests)."""
-        self._load()
-        saved = dict(self._entries)
-        try:
-            yield self
-        finally:
-            self._entries = saved
 
     def _load(self) -> None:
         if self._loader is not None:
