@@ -54,3 +54,15 @@ def test_analyze_options_and_errors(tiny_run: Path, tmp_path: Path, capsys) -> N
     assert main(["analyze", str(tmp_path / "missing.pt")]) == 1
     assert main([*args, "--batches", "0"]) == 1
     assert "--batches must be >= 1" in capsys.readouterr().err
+
+
+def test_analyze_a_run_folder_writes_into_it_and_json_where_asked(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    doc = tmp_path / "result.json"
+    args = ["analyze", str(tiny_run), "--batches", "1", "--batch-size", "4", "--no-plots"]
+    assert main([*args, "--json", str(doc)]) == 0
+    saved = json.loads((tiny_run / "analysis" / "analysis.json").read_text())
+    assert json.loads(doc.read_text())["checkpoint"] == saved["checkpoint"]
+    assert saved["checkpoint"] == str(tiny_run / "best.pt")
+    assert not (tiny_run.parent / "analysis").exists()  # not beside the run folder

@@ -22,8 +22,9 @@ def finished_run(tiny_npz: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     config.write_text(f"dataset: npz:{tiny_npz}\nbatch-size: 32\nepochs: 3\nsurrogate: trsg\n")
     run = root / "run"
     code = main(
-        ["train", "--config", str(config), "--batch-size", "8", *COMMON, "--run-dir", str(run)]
-    )
+        ["train", "--config", str(config), "--batch-size", "8", *COMMON, "--run-dir", str(run),
+         "--json", str(root / "summary-copy.json")]
+    )  # fmt: skip
     assert code == 0
     return run
 
@@ -43,6 +44,12 @@ def test_run_directory_contents(finished_run: Path) -> None:
     for entry in layers.values():
         assert {"tau", "threshold", "mp_mean", "firing_rate"} <= set(entry)
         assert entry["mp_mean"] != 0 and 0 < entry["firing_rate"] < 1
+
+
+def test_train_json_writes_the_summary_document(finished_run: Path) -> None:
+    copy = finished_run.parent / "summary-copy.json"
+    assert copy.read_text() == (finished_run / "summary.json").read_text()
+    assert json.loads(copy.read_text())["final"]["accuracy"] > 25.0
 
 
 def test_eval_reproduces_the_recorded_accuracy(

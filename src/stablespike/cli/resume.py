@@ -16,7 +16,6 @@ import argparse
 
 from ..train.config import add_config_arguments, given_options, option_fields
 from . import run_reporting_errors
-from .train import write_summary
 
 __all__ = ["RESUME_OPTIONS", "add_arguments", "run"]
 
@@ -40,9 +39,6 @@ def run(args: argparse.Namespace) -> int:
     def job() -> object:
         from ..train.session import resume
 
-        overrides = given_options(args)
-        summary = resume(args.run_dir, overrides)
-        write_summary(summary, overrides.get("json", ""))
-        return summary
+        return resume(args.run_dir, given_options(args))
 
     return run_reporting_errors("resume", job)

@@ -16,14 +16,11 @@ Example::
 from __future__ import annotations
 
 import argparse
-import os
-from typing import Any
 
-from ..core.fileio import atomic_write_json
 from ..train.config import add_config_arguments, given_options, load_config_file, resolve_config
 from . import run_reporting_errors
 
-__all__ = ["add_arguments", "run", "write_summary"]
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,12 +34,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
 
 
-def write_summary(summary: Any, path: str) -> None:
-    """``--json FILE``: the run's summary (as in RUN_DIR/summary.json), on the main process."""
-    if path and isinstance(summary, dict) and os.environ.get("RANK", "0") == "0":
-        atomic_write_json(path, summary)
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the command; returns the exit status."""
 
@@ -52,12 +43,7 @@ def run(args: argparse.Namespace) -> int:
         if args.resume:
             overrides = load_config_file(args.config) if args.config else {}
             overrides.update(given_options(args))
-            summary = resume(args.resume, overrides)
-            write_summary(summary, overrides.get("json", ""))
-            return summary
-        cfg = resolve_config(args)
-        summary = train(cfg)
-        write_summary(summary, cfg.json)
-        return summary
+            return resume(args.resume, overrides)
+        return train(resolve_config(args))
 
     return run_reporting_errors("train", job)

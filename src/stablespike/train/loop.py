@@ -268,7 +268,7 @@ class Trainer:
             self.last_eval = evaluate(self.model, self.data.test_batches(), self.ctx)
         self._tick(training=False)
         summary = self._summary(self.last_eval)
-        self.recorder.write_summary(summary)
+        self.recorder.write_summary(summary, also=self.cfg.json)
         self.log(format_summary(summary))
         return summary
 

@@ -117,12 +117,15 @@ class RunRecorder:
                     self.writer.add_scalar(key.replace("_", "/", 1), value, step)
             self.writer.flush()
 
-    def write_summary(self, summary: Mapping[str, Any]) -> Path | None:
-        """``summary.json`` (non-finite numbers become ``null``); returns its path."""
+    def write_summary(self, summary: Mapping[str, Any], also: str = "") -> Path | None:
+        """``summary.json`` (non-finite numbers become ``null``), and the same file at ``also``
+        when given (``--json FILE``); returns the run directory's path."""
         if not self.enabled:
             return None
         path = self.run_dir / "summary.json"
-        atomic_write_text(path, json.dumps(_json_safe(dict(summary)), indent=2) + "\n")
+        text = json.dumps(_json_safe(dict(summary)), indent=2) + "\n"
+        for target in (path, also) if also else (path,):
+            atomic_write_text(target, text)
         return path
 
     def close(self) -> None:
