@@ -81,17 +81,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     opt.add_options(parser, ExportOptions)
 
 
-def _accuracy(model, batches) -> float:  # noqa: ANN001 - a model and (x, y) batches
-    import torch
-
-    correct = n = 0
-    with torch.no_grad():
-        for x, y in batches:
-            correct += int((model(x).mean(0).argmax(-1) == y).sum())
-            n += int(y.numel())
-    return 100.0 * correct / n
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the command; returns the exit status."""
 
@@ -104,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         from ..deploy.nir_export import DEFAULT_DT, to_nir
         from ..deploy.torch_export import export_folded
         from ..neurons import TrLIF
+        from ..train.evaluation import evaluate
         from ..train.trained_model import open_for_eval
 
         opts = opt.from_args(ExportOptions, args)
@@ -160,8 +150,8 @@ def run(args: argparse.Namespace) -> int:
             for m in hard.modules():
                 if isinstance(m, TrLIF) and m.reset == "soft":
                     m.reset = "hard"
-            exact_acc = _accuracy(model, run.test_batches())
-            approx_acc = _accuracy(hard, run.test_batches())
+            exact_acc = evaluate(model, run.test_batches(), run.ctx).accuracy
+            approx_acc = evaluate(hard, run.test_batches(), run.ctx).accuracy
             print(
                 f"test accuracy: {exact_acc:.2f}% exact (soft reset), {approx_acc:.2f}% with the "
                 f"hard-reset approximation ({approx_acc - exact_acc:+.2f} points)"
