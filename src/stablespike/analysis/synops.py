@@ -68,9 +68,17 @@ _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 KINDS = ("ac", "mac")
 
 
-def conv_accumulates(conv: _ConvNd, x: torch.Tensor) -> float:
-    """Exact AC count of ``conv`` on the non-zero entries of ``x: [N, C_in, *spatial]``."""
-    dims = x.dim() - 2
+def sample_accumulates(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """AC count per sample (dim 0 of ``x``) of a spike-driven Linear / Conv call (float64).
+
+    Linear: ``nnz(x_n) * out_features``. Conv: the exact count of the module docstring,
+    ``(C_out / g) * sum(conv(M_g, 1))`` per sample. Summed over the samples this is
+    :func:`accumulates` (the counts are integers, so the sums are exact in float64).
+    """
+    if isinstance(module, nn.Linear):
+        nz = (x.detach() != 0).reshape(x.shape[0], -1).sum(1)
+        return nz.to(torch.float64) * module.out_features
+    conv = cast(_ConvNd, module)  # the counted modules are Linear or Conv
     groups = conv.groups
     mask = (x.detach() != 0).to(torch.float32)
     per_group = mask.reshape(x.shape[0], groups, -1, *x.shape[2:]).sum(2)  # [N, g, *spatial]
@@ -79,10 +87,15 @@ def conv_accumulates(conv: _ConvNd, x: torch.Tensor) -> float:
         per_group = F.pad(per_group, conv._reversed_padding_repeated_twice, mode=conv.padding_mode)
         padding = 0
     ones = torch.ones(groups, 1, *conv.kernel_size, device=x.device)
-    reach = _CONV_FN[dims](
+    reach = _CONV_FN[x.dim() - 2](
         per_group, ones, None, conv.stride, padding, conv.dilation, groups=groups
     )
-    return float(reach.to(torch.float64).sum()) * (conv.out_channels // groups)
+    return reach.to(torch.float64).reshape(x.shape[0], -1).sum(1) * (conv.out_channels // groups)
+
+
+def conv_accumulates(conv: _ConvNd, x: torch.Tensor) -> float:
+    """Exact AC count of ``conv`` on the non-zero entries of ``x: [N, C_in, *spatial]``."""
+    return float(sample_accumulates(conv, x).sum())
 
 
 def dense_macs(module: nn.Module, x: torch.Tensor, out: torch.Tensor) -> float:
@@ -96,9 +109,7 @@ def dense_macs(module: nn.Module, x: torch.Tensor, out: torch.Tensor) -> float:
 
 def accumulates(module: nn.Module, x: torch.Tensor) -> float:
     """AC count of a spike-driven call of ``module``."""
-    if isinstance(module, nn.Linear):
-        return float((x.detach() != 0).sum()) * module.out_features
-    return conv_accumulates(cast(_ConvNd, module), x)  # the counted modules are Linear or Conv
+    return float(sample_accumulates(module, x).sum())
 
 
 def product_ops(

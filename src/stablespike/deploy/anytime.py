@@ -38,13 +38,12 @@ Example:
 from __future__ import annotations
 
 import copy
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
-from torch.nn.modules.conv import _ConvNd
 
-from ..analysis.synops import _CONV, dense_macs
+from ..analysis.synops import _CONV, dense_macs, sample_accumulates
 from ..models.layers import SeqConvBN
 from ..models.spike_path import SpikeTracker, is_spike_tensor, spike_values
 from ..models.stem import InputStem
@@ -110,33 +109,6 @@ class _StemStepper:
     def keep(self, index: torch.Tensor) -> None:
         if self.cache is not None:
             self.cache = self.cache[index]
-
-
-def sample_accumulates(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """AC count per sample (dim 0 of ``x``) of a spike-driven Linear / Conv call (float64).
-
-    The same rule as :func:`stablespike.analysis.synops.accumulates`, not summed over the batch.
-    """
-    if isinstance(module, nn.Linear):
-        nz = (x.detach() != 0).reshape(x.shape[0], -1).sum(1)
-        return nz.to(torch.float64) * module.out_features
-    module = cast(_ConvNd, module)  # the counted modules are Linear or Conv
-    groups = module.groups
-    mask = (x.detach() != 0).to(torch.float32)
-    per_group = mask.reshape(x.shape[0], groups, -1, *x.shape[2:]).sum(2)
-    padding: str | int | tuple[int, ...] = module.padding
-    if module.padding_mode != "zeros":
-        per_group = torch.nn.functional.pad(
-            per_group, module._reversed_padding_repeated_twice, mode=module.padding_mode
-        )
-        padding = 0
-    conv = {1: torch.nn.functional.conv1d, 2: torch.nn.functional.conv2d}.get(
-        x.dim() - 2, torch.nn.functional.conv3d
-    )
-    ones = torch.ones(groups, 1, *module.kernel_size, device=x.device)
-    reach = conv(per_group, ones, None, module.stride, padding, module.dilation, groups=groups)
-    per_sample = reach.to(torch.float64).reshape(x.shape[0], -1).sum(1)
-    return per_sample * (module.out_channels // groups)
 
 
 class _SampleOps:
