@@ -33,7 +33,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from .errors import ConfigError
@@ -65,7 +65,6 @@ DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 """``--device`` choices; ``auto`` = cuda if available, else cpu."""
 
 C = TypeVar("C")
-Choices = Sequence[str] | Callable[[], Sequence[str]] | None
 
 
 def option(
@@ -74,7 +73,7 @@ def option(
     *,
     group: str,
     type: type | None = None,
-    choices: Choices = None,
+    choices: Sequence[str] | None = None,
     runtime: bool = False,
     metavar: str | None = None,
     aliases: tuple[str, ...] = (),
@@ -88,11 +87,11 @@ def option(
 
     ``type`` defaults to the type of ``default`` (``bool``, ``int``, ``float``, ``str``); a
     ``None`` default (meaning "not given": the command decides) needs an explicit ``type``.
-    ``choices`` may be a callable returning them (e.g. a registry's names), resolved when the
-    parser is built and when values are checked. ``runtime`` marks an option that does not
-    change results (a checkpoint records the others). ``aliases`` are further flags (kept for
-    compatibility); ``minimum``: the smallest value allowed (``None`` passes where it is the default); ``flag`` replaces the
-    flag made from the field name. ``const``: the value of the flag given without one
+    ``choices`` are the allowed values (names kept in a registry are checked by the registry,
+    whose message lists them). ``runtime`` marks an option that does not change results (a
+    checkpoint records the others). ``aliases`` are further flags (kept for compatibility);
+    ``minimum``: the smallest value allowed (``None`` passes where it is the default); ``flag``
+    replaces the flag made from the field name. ``const``: the value of the flag given without one
     (``--anytime`` = ``--anytime confidence``). ``many``: a tuple of strings, given as
     comma-separated values or by repeating the flag (``--what layer,kernel`` =
     ``--what layer --what kernel``; ``split=False``: only by repeating it, for values that
@@ -127,10 +126,7 @@ def _type_of(default: Any) -> type:
 
 
 def _choices(meta: Mapping[str, Any]) -> tuple[str, ...] | None:
-    choices = meta["choices"]
-    if callable(choices):
-        choices = choices()
-    return tuple(choices) if choices else None
+    return tuple(meta["choices"]) if meta["choices"] else None
 
 
 # ---------------------------------------------------------------- the shared runtime options
