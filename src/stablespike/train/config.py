@@ -93,7 +93,10 @@ class TrainConfig:
         group="run",
         runtime=True,
     )
-    threads: int = threads_option()
+    threads: int = threads_option(
+        "CPU threads for torch (0 = torch's default; another count can change the last bits of "
+        "sums, so a resumed run matches an uninterrupted one only with the same count)"
+    )
     dist_timeout: float = option(
         600.0,
         "torchrun: seconds a process waits for the others in a collective operation before the "
