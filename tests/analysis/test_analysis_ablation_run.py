@@ -74,3 +74,11 @@ def test_cli_dry_run_and_report(grid_dir: Path, capsys) -> None:
     assert main([*args, "--report-only", "--no-plots"]) == 0
     assert main(["ablate", "--epochs", "0", "--out", str(grid_dir)]) == 1
     assert main(["ablate", "--groups", "bogus", "--dry-run"]) == 1
+
+
+def test_cli_json_holds_the_results_document(grid_dir: Path, tmp_path: Path) -> None:
+    doc = tmp_path / "grid.json"
+    args = ["ablate", "--out", str(grid_dir), "--seeds", "0", "--groups", "components"]
+    assert main([*args, "--report-only", "--no-plots", "--json", str(doc)]) == 0
+    assert json.loads(doc.read_text()) == json.loads((grid_dir / "results.json").read_text())
+    assert len(json.loads(doc.read_text())) == 4  # the components table's four cells

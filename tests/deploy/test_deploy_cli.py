@@ -68,6 +68,16 @@ def test_eval_anytime_other_policies_and_bad_values(run_dir: Path) -> None:
     assert bad.returncode == 1 and "confidence threshold must be in (0, 1]" in bad.stderr
 
 
+def test_eval_anytime_plot_goes_to_out(run_dir: Path) -> None:
+    folder = run_dir.parent / "plots"
+    cli(
+        "eval", str(run_dir), "--anytime", "stable", "--anytime-values", "1", "--out",
+        str(folder), cwd=run_dir.parent,
+    )  # fmt: skip
+    assert (folder / "anytime-stable.png").stat().st_size > 0
+    assert not (run_dir / "anytime-stable.png").exists()
+
+
 def test_export_nir_exact_and_the_hard_reset_approximation(run_dir: Path) -> None:
     exact = run_dir.parent / "model.nir"
     proc = cli("export", str(run_dir), "--format", "nir", "-o", str(exact), cwd=run_dir.parent)
